@@ -1,0 +1,30 @@
+"""The small interfaces (ports) the services depend on, each with real adapters elsewhere.
+
+Tests use the real adapters against real servers (Redis, the Slack-compatible test server);
+a fake, where one is needed, implements the same Protocol instead of patching module paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class IncidentSink(Protocol):
+    """Where incident messages go: Slack (``shared.slack.SlackSink``) or the terminal (``ConsoleSink``)."""
+
+    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
+             thread_ts: str | None = None) -> str:
+        """Post a message (a thread reply when ``thread_ts`` is given) and return its ts."""
+        ...
+
+    def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Replace the text and blocks of the message ``ts``."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """Resolves an owner's email to a chat user id (Slack ``users.lookupByEmail``)."""
+
+    def user_id_for_email(self, email: str) -> str | None:
+        """The user id, or None when no user has that email."""
+        ...
