@@ -6,15 +6,24 @@ a fake, where one is needed, implements the same Protocol instead of patching mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """Where a message landed. Slack answers with the channel *id*, which chat.update requires."""
+
+    channel: str
+    ts: str
 
 
 class IncidentSink(Protocol):
     """Where incident messages go: Slack (``shared.slack.SlackSink``) or the terminal (``ConsoleSink``)."""
 
     def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None) -> str:
-        """Post a message (a thread reply when ``thread_ts`` is given) and return its ts."""
+             thread_ts: str | None = None) -> PostedMessage:
+        """Post a message (a thread reply when ``thread_ts`` is given); returns its channel id and ts."""
         ...
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:

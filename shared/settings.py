@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     report_deadline_s: float = Field(default=90.0, gt=0, le=3600, alias="REPORT_DEADLINE_S")
     dedup_ttl_s: int = Field(default=86_400, ge=60, alias="INCIDENT_DEDUP_TTL_S")
 
+    # Chaos testing: make one specialist misbehave on purpose, e.g. "owner_notifier:raise",
+    # "log_analyzer:kill" (SIGKILL its own process every attempt), "log_analyzer:kill-once",
+    # "query_profiler:sleep=30". Never set in production.
+    fault_injection: str | None = Field(default=None, alias="INCIDENT_FAULT_INJECTION")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:

@@ -1,0 +1,152 @@
+"""What the incident post says: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION, from three findings.
+
+Pure functions: no I/O, no Slack formatting (``shared.slack_format`` renders and escapes), so
+every sentence here can be tested directly. A missing or unavailable finding is said plainly;
+it never blocks the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.contracts import (
+    Finding,
+    FindingStatus,
+    Incident,
+    Report,
+    ReportStatus,
+    Specialist,
+    Trigger,
+)
+
+# Used when the log analyzer found a class but gave no runbook hint of its own.
+RUNBOOK_BY_CLASS: dict[str, str] = {
+    "invalid_identifier": "Fix the column reference (renamed or dropped upstream?) and re-run the model.",
+    "missing_object": "Check that the referenced table or view exists and that upstream models ran.",
+    "syntax_error": "Fix the SQL syntax in the model; `dbt compile -s <model>` reproduces it.",
+    "compilation_error": "Fix the Jinja/ref in the model; `dbt parse` reproduces it.",
+    "data_error": "Find the offending rows (bad cast, division by zero) and filter or coerce them.",
+    "test_failure": "Inspect the failing rows (`dbt test -s <test> --store-failures`) and fix the data or test.",
+    "freshness_failure": "Check the loader for the stale source; the data did not arrive in time.",
+    "duplicate_row": "Deduplicate the source rows or fix the unique key before re-running.",
+    "permission_denied": "Grant the role the missing privilege, or run as a role that has it.",
+    "auth_error": "Rotate or fix the warehouse credentials used by the connection.",
+    "connection_error": "Check that the warehouse is reachable (network, DNS, warehouse resumed).",
+    "timeout": "Find what made it slow (see the queries below); raise the timeout only as a last resort.",
+    "resource_exhausted": "Give the task more memory or a bigger warehouse, or reduce the data it handles.",
+    "lock_conflict": "Find and stop the session holding the lock, then re-run.",
+    "config_error": "Fix the dbt/Airflow configuration named above (profile, target, variable).",
+    "code_error": "Fix the exception in the task's code shown in the evidence.",
+}
+
+
+def compose(incident: Incident, findings: Mapping[Specialist, Finding]) -> Report:
+    """The report for ``incident``; specialists absent from ``findings`` are reported unavailable."""
+    complete = {s: findings.get(s) or Finding.unavailable(s, "no result: the specialist never reported")
+                for s in Specialist}
+    degraded = any(f.status is FindingStatus.UNAVAILABLE for f in complete.values())
+    log, queries, owners = (complete[Specialist.LOG_ANALYZER], complete[Specialist.QUERY_PROFILER],
+                            complete[Specialist.OWNER_NOTIFIER])
+    return Report(
+        incident_id=incident.incident_id,
+        trigger=incident.trigger,
+        status=ReportStatus.DEGRADED if degraded else ReportStatus.COMPLETE,
+        root_cause=root_cause(incident.trigger, log),
+        impact=impact(log, queries, owners),
+        owner=owner_line(owners),
+        next_action=next_action(incident.trigger, log, queries),
+        findings=tuple(complete[s] for s in Specialist),
+    )
+
+
+def root_cause(trigger: Trigger, log: Finding) -> str:
+    if log.status is FindingStatus.OK:
+        return log.summary
+    fallback = _first_line(trigger.exception)
+    reason = ("the log shows no failure" if log.status is FindingStatus.EMPTY
+              else f"log analysis unavailable: {log.summary}")
+    if fallback:
+        return f"Airflow reported: {fallback} ({reason})"
+    return f"Unknown: {reason}."
+
+
+def impact(log: Finding, queries: Finding, owners: Finding) -> str:
+    parts: list[str] = []
+    downstream = _as_dict(owners.details.get("downstream"))
+    models, exposures = _names(downstream.get("models")), _names(downstream.get("exposures"))
+    if models or exposures:
+        what = []
+        if models:
+            what.append(f"{len(models)} downstream model{'s' if len(models) != 1 else ''} ({_list(models)})")
+        if exposures:
+            what.append(f"{len(exposures)} exposure{'s' if len(exposures) != 1 else ''} ({_list(exposures)})")
+        parts.append("Blocks " + " and ".join(what) + ".")
+    skipped = _names(log.details.get("skipped"))
+    if skipped:
+        parts.append(f"dbt skipped {len(skipped)} node{'s' if len(skipped) != 1 else ''} because of it.")
+    if queries.status is FindingStatus.OK:
+        parts.append(f"Warehouse: {queries.summary}")
+    elif queries.status is FindingStatus.UNAVAILABLE:
+        parts.append(f"Warehouse activity unavailable: {queries.summary}")
+    if owners.status is FindingStatus.UNAVAILABLE and not parts:
+        parts.append(f"Downstream impact unknown: {owners.summary}")
+    return " ".join(parts) or "No downstream dependents found in the dbt manifest."
+
+
+def owner_line(owners: Finding) -> str:
+    if owners.status is FindingStatus.UNAVAILABLE:
+        return f"Owner lookup unavailable: {owners.summary}"
+    return owners.summary
+
+
+def next_action(trigger: Trigger, log: Finding, queries: Finding) -> str:
+    steps: list[str] = []
+    runbook = log.details.get("runbook")
+    error_class = log.details.get("error_class")
+    if isinstance(runbook, str) and runbook:
+        steps.append(runbook)
+    elif isinstance(error_class, str) and error_class in RUNBOOK_BY_CLASS:
+        steps.append(RUNBOOK_BY_CLASS[error_class])
+    elif log.status is not FindingStatus.OK:
+        steps.append("Open the task log (link below) and read the first error.")
+    top = _first_query(queries)
+    if top and isinstance(top.get("diagnosis"), str) and top.get("status") != "failed":
+        steps.append(f"Check query {top.get('query_id')}: {top['diagnosis']}.")
+    steps.append(rerun_hint(trigger))
+    return " ".join(steps)
+
+
+def rerun_hint(trigger: Trigger) -> str:
+    if trigger.logical_date is not None:
+        day = trigger.logical_date.isoformat()
+        return (f"Then re-run: `airflow tasks clear {trigger.dag_id} -t '^{trigger.task_id}$' "
+                f"-s {day} -e {day} -y`")
+    return f"Then clear {trigger.dag_id}.{trigger.task_id} in run {trigger.run_id} from the Airflow UI to re-run it."
+
+
+def _first_query(queries: Finding) -> dict[str, Any] | None:
+    items = queries.details.get("queries")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return None
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _list(names: list[str], limit: int = 5) -> str:
+    shown = [n.rsplit(".", 1)[-1] for n in names[:limit]]
+    return ", ".join(shown) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _first_line(text: str | None) -> str:
+    if not text:
+        return ""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""  # a traceback's last line is the exception itself

@@ -1,0 +1,18 @@
+"""The log analyzer's worker: ``celery -A log_analyzer.worker worker -Q log_analyzer``."""
+
+import shared.worker_boot  # noqa: F401  (signal handlers)
+from log_analyzer.analyzer import analyze_incident
+from shared.celery_app import TaskName, make_app
+from shared.contracts import Finding, Incident, Specialist
+from shared.runtime import Runtime
+from shared.specialist_task import register_specialist
+
+app = make_app("log_analyzer")
+
+
+def _service(incident: Incident, runtime: Runtime) -> Finding:
+    return analyze_incident(incident, runtime.settings)
+
+
+analyze_logs = register_specialist(app, specialist=Specialist.LOG_ANALYZER, task_name=TaskName.ANALYZE_LOGS,
+                                   service=_service)

@@ -1,0 +1,85 @@
+"""The one Celery app: serialization, reliability settings and the routing table.
+
+Every service builds its worker app here (``make_app``) and registers only its own tasks, so a
+worker for one queue never imports another service's code. Services call each other by task
+name (``TaskName``), routed to one queue per service by ``TASK_ROUTES``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from celery import Celery
+
+from shared.settings import Settings, get_settings
+
+
+class Queue(StrEnum):
+    COMMANDER = "commander"
+    LOG_ANALYZER = "log_analyzer"
+    QUERY_PROFILER = "query_profiler"
+    OWNER_NOTIFIER = "owner_notifier"
+
+
+class TaskName(StrEnum):
+    TRIAGE = "pic.commander.triage"
+    COMPOSE_REPORT = "pic.commander.compose_report"
+    REPORT_CHORD_FAILURE = "pic.commander.report_chord_failure"
+    FINALIZE_OVERDUE = "pic.commander.finalize_overdue"
+    ANALYZE_LOGS = "pic.log_analyzer.analyze_logs"
+    PROFILE_QUERIES = "pic.query_profiler.profile_queries"
+    NOTIFY_OWNERS = "pic.owner_notifier.notify_owners"
+
+
+TASK_ROUTES = {
+    "pic.commander.*": {"queue": Queue.COMMANDER.value},
+    "pic.log_analyzer.*": {"queue": Queue.LOG_ANALYZER.value},
+    "pic.query_profiler.*": {"queue": Queue.QUERY_PROFILER.value},
+    "pic.owner_notifier.*": {"queue": Queue.OWNER_NOTIFIER.value},
+}
+
+# A message un-acked this long is redelivered (worker host lost). It must exceed the longest
+# task (hard limit) and the longest countdown (the report deadline), or tasks run twice.
+VISIBILITY_TIMEOUT_S = 300
+# kombu scans for such messages every interval x throttle seconds (default 10 x 10 = 100 s).
+_UNACKED_RESTORE = {"unacked_restore_interval": 5, "unacked_restore_throttle": 1}
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT_S, "socket_connect_timeout": 2,
+                 "socket_timeout": 10, "socket_keepalive": True, **_UNACKED_RESTORE}
+    return {
+        "broker_url": settings.effective_broker_url,
+        "result_backend": settings.effective_result_backend,
+        # JSON only: pickle is never accepted from the broker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_routes": TASK_ROUTES,
+        "task_default_queue": Queue.COMMANDER.value,
+        # Ack after the task ran; a dead child is retried a bounded number of times (celery 5.7),
+        # not rejected back to the queue forever (a poison task would loop).
+        "task_acks_late": True,
+        "task_retry_on_worker_lost": True,
+        "task_reject_on_worker_lost": False,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "result_expires": 86_400,  # never 0/None: the chord callback would never run (#5237)
+        "broker_connection_retry_on_startup": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_deduplicate_successful_tasks": False,
+        # Flower needs events.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+def make_app(name: str = "incident-commander", *, settings: Settings | None = None) -> Celery:
+    """A Celery app configured for this project; tasks are registered by each service's worker module."""
+    app = Celery(name, set_as_current=False)
+    app.conf.update(celery_config(settings or get_settings()))
+    return app

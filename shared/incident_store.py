@@ -1,0 +1,161 @@
+"""Incident state in Redis: claims, ids, the Slack thread, once-only markers and the event stream.
+
+Everything that makes "nothing lost, nothing doubled" true lives here, as small atomic Redis
+operations, so the commander and the specialists stay stateless:
+
+- ``claim``: one incident per (dag_id, task_id, run_id, map_index, try_number), however many
+  times Airflow fires the callback; a redelivered triage task resumes its own claim.
+- ``once``: a marker set at most once (thread replies, owner pings), so retries never post twice.
+- ``record_finding`` / ``events``: each specialist's finding, kept for the errback and streamed to
+  ``incident-commander watch``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from shared.contracts import Finding, Incident, Report, Specialist, dump
+
+_PREFIX = "pic"
+_EVENTS_MAXLEN = 200
+
+
+@dataclass(frozen=True)
+class Claim:
+    incident_id: str
+    is_new: bool  # False: a duplicate trigger (another task already owns this failure)
+
+
+class IncidentStore:
+    """Incident state on one Redis database. Build it with ``IncidentStore.from_url``."""
+
+    def __init__(self, client: redis.Redis, *, ttl_s: int = 86_400) -> None:
+        self._r = client
+        self._ttl_s = ttl_s
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_s: int = 86_400) -> IncidentStore:
+        client = redis.Redis.from_url(_redis_py_url(url), socket_connect_timeout=2, socket_timeout=5,
+                                      decode_responses=True)
+        return cls(client, ttl_s=ttl_s)
+
+    # -- claiming -----------------------------------------------------------------------------
+    def claim(self, dedup_key: str, *, owner_task_id: str) -> Claim:
+        """Claim a failure for ``owner_task_id``; allocate its incident id the first time."""
+        key = f"{_PREFIX}:claim:{dedup_key}"
+        won = self._r.hsetnx(key, "task_id", owner_task_id)
+        if won:
+            self._r.expire(key, self._ttl_s)
+        owner = self._r.hget(key, "task_id")
+        incident_id = self._r.hget(key, "incident_id")
+        if owner != owner_task_id:
+            # A duplicate: the owner may still be allocating the id, so it can be None here.
+            return Claim(incident_id=incident_id or "", is_new=False)
+        if incident_id is None:
+            self._r.hsetnx(key, "incident_id", self._next_incident_id())
+            incident_id = self._r.hget(key, "incident_id")
+        assert incident_id is not None
+        return Claim(incident_id=incident_id, is_new=True)
+
+    def incident_id_for(self, dedup_key: str) -> str | None:
+        return self._r.hget(f"{_PREFIX}:claim:{dedup_key}", "incident_id")
+
+    def _next_incident_id(self) -> str:
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        seq_key = f"{_PREFIX}:seq:{day}"
+        seq = self._r.incr(seq_key)
+        self._r.expire(seq_key, 3 * 86_400)
+        return f"INC-{day}-{seq:04d}"
+
+    # -- the incident and its Slack message ---------------------------------------------------
+    def save_incident(self, incident: Incident) -> None:
+        key = f"{_PREFIX}:incident:{incident.incident_id}"
+        self._r.hset(key, mapping={"incident": json.dumps(dump(incident))})
+        self._r.expire(key, self._ttl_s)
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        raw = self._r.hget(f"{_PREFIX}:incident:{incident_id}", "incident")
+        return None if raw is None else Incident.model_validate_json(raw)
+
+    def set_field(self, incident_id: str, field: str, value: str) -> None:
+        self._r.hset(f"{_PREFIX}:incident:{incident_id}", field, value)
+
+    def get_field(self, incident_id: str, field: str) -> str | None:
+        return self._r.hget(f"{_PREFIX}:incident:{incident_id}", field)
+
+    def set_field_once(self, incident_id: str, field: str, value: str) -> bool:
+        """Set ``field`` only if unset; True if this call set it."""
+        return bool(self._r.hsetnx(f"{_PREFIX}:incident:{incident_id}", field, value))
+
+    # -- once-only side effects ---------------------------------------------------------------
+    def once(self, marker: str) -> bool:
+        """True the first time ``marker`` is seen (within the TTL), False ever after."""
+        return bool(self._r.set(f"{_PREFIX}:once:{marker}", "1", nx=True, ex=self._ttl_s))
+
+    def forget(self, marker: str) -> None:
+        """Undo ``once`` after the side effect failed, so a retry may do it."""
+        self._r.delete(f"{_PREFIX}:once:{marker}")
+
+    # -- findings, report and the event stream ------------------------------------------------
+    def record_finding(self, incident_id: str, finding: Finding) -> None:
+        key = f"{_PREFIX}:findings:{incident_id}"
+        payload = json.dumps(dump(finding))
+        self._r.hset(key, finding.specialist.value, payload)
+        self._r.expire(key, self._ttl_s)
+        self.publish(incident_id, "finding", payload)
+
+    def findings(self, incident_id: str) -> dict[Specialist, Finding]:
+        raw = self._r.hgetall(f"{_PREFIX}:findings:{incident_id}")
+        return {Specialist(k): Finding.model_validate_json(v) for k, v in raw.items()}
+
+    def record_report(self, incident_id: str, report: Report) -> None:
+        payload = json.dumps(dump(report))
+        self.set_field(incident_id, "report", payload)
+        self.publish(incident_id, "report", payload)
+
+    def get_report(self, incident_id: str) -> Report | None:
+        raw = self.get_field(incident_id, "report")
+        return None if raw is None else Report.model_validate_json(raw)
+
+    def publish(self, incident_id: str, kind: str, payload: str) -> None:
+        key = f"{_PREFIX}:events:{incident_id}"
+        self._r.xadd(key, {"kind": kind, "data": payload}, maxlen=_EVENTS_MAXLEN, approximate=True)
+        self._r.expire(key, self._ttl_s)
+
+    def events(self, incident_id: str, *, after: str = "0", block_ms: int = 1_000) -> list[tuple[str, str, str]]:
+        """Events after stream id ``after``: (id, kind, json payload); blocks up to ``block_ms``."""
+        reply: Any = self._r.xread({f"{_PREFIX}:events:{incident_id}": after}, block=block_ms, count=50)
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [(entry_id, fields["kind"], fields["data"]) for entry_id, fields in entries]
+
+    # -- visible failures ---------------------------------------------------------------------
+    def record_failure(self, *, what: str, reason: str, payload: dict[str, Any] | None = None) -> None:
+        """Keep a trigger we could not turn into a post where an operator will see it."""
+        entry = {"at": datetime.now(UTC).isoformat(), "what": what, "reason": reason, "payload": payload}
+        self._r.lpush(f"{_PREFIX}:failures", json.dumps(entry, default=str))
+        self._r.ltrim(f"{_PREFIX}:failures", 0, 999)
+
+    def failures(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self._r.lrange(f"{_PREFIX}:failures", 0, limit - 1)]
+
+    def ping(self) -> bool:
+        return bool(self._r.ping())
+
+
+def _redis_py_url(url: str) -> str:
+    """Celery spells a unix socket ``redis+socket:///path?virtual_host=N``; redis-py wants ``unix://``."""
+    if url.startswith("redis+socket://"):
+        path, _, query = url[len("redis+socket://"):].partition("?")
+        db = "0"
+        for part in query.split("&"):
+            if part.startswith("virtual_host="):
+                db = part.split("=", 1)[1]
+        return f"unix://{path}?db={db}"
+    return url

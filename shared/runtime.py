@@ -1,0 +1,44 @@
+"""The clients a worker process needs, built once per process from settings (never at import).
+
+Celery's prefork pool forks children after the worker module is imported; building clients
+lazily, in the child, keeps sockets from being shared across processes.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from shared.incident_store import IncidentStore
+from shared.ports import IncidentSink, UserDirectory
+from shared.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    store: IncidentStore
+    sink: IncidentSink
+    directory: UserDirectory
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from shared.slack import make_directory, make_sink  # slack_sdk only where a worker needs it
+
+    return Runtime(
+        settings=settings,
+        store=IncidentStore.from_url(settings.state_redis_url, ttl_s=settings.dedup_ttl_s),
+        sink=make_sink(settings),
+        directory=make_directory(settings),
+    )
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    """This process's runtime (built on first use)."""
+    return build_runtime(get_settings())
+
+
+def reset_runtime() -> None:
+    """Forget the clients (after a fork)."""
+    get_runtime.cache_clear()

@@ -1,0 +1,114 @@
+"""The one shape every specialist task has: parse the incident, call the service, never raise.
+
+Celery skips a chord's callback when any member fails, so a specialist turns every error it
+can catch (its own time-out included) into an ``unavailable`` finding. What it cannot catch
+(SIGKILL, OOM, the hard time limit) is retried a bounded number of times by Celery
+(``task_retry_on_worker_lost`` + ``max_retries``), then reaches the chord's errback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from shared.celery_app import TaskName
+from shared.contracts import Finding, Incident, Specialist, dump
+from shared.errors import IncidentCommanderError
+from shared.redact import clean
+from shared.runtime import Runtime, get_runtime
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Service = Callable[[Incident, Runtime], Finding]
+
+# A dead worker's task runs at most 1 + MAX_RETRIES times, one second apart.
+MAX_RETRIES = 2
+RETRY_DELAY_S = 1
+# Between the soft limit (caught: "unavailable") and the hard kill.
+HARD_LIMIT_MARGIN_S = 10
+
+
+def register_specialist(app: Celery, *, specialist: Specialist, task_name: TaskName, service: Service) -> Task:
+    """Register ``service`` as the Celery task ``task_name`` on ``app``."""
+    soft_s = get_settings().specialist_soft_time_limit_s
+
+    @app.task(name=task_name.value, bind=True, acks_late=True, retry_on_worker_lost=True,
+              max_retries=MAX_RETRIES, default_retry_delay=RETRY_DELAY_S,
+              soft_time_limit=soft_s, time_limit=soft_s + HARD_LIMIT_MARGIN_S)
+    def specialist_task(self: Task, incident: dict[str, Any]) -> dict[str, Any]:
+        return run_specialist(specialist, service, incident, runtime=get_runtime(),
+                              attempt=self.request.retries or 0)
+
+    return specialist_task
+
+
+def run_specialist(specialist: Specialist, service: Service, incident_json: dict[str, Any], *,
+                   runtime: Runtime, attempt: int = 0) -> dict[str, Any]:
+    """Run one specialist on one incident; always returns a Finding as JSON."""
+    started = time.perf_counter()
+    try:
+        incident = Incident.model_validate(incident_json)
+    except ValidationError as exc:
+        log.error("%s: rejected an invalid incident message: %s", specialist, exc)
+        return dump(Finding.unavailable(specialist, f"invalid incident message ({exc.error_count()} errors)"))
+    try:
+        _inject_fault(runtime.settings.fault_injection, specialist, attempt)
+        finding = service(incident, runtime)
+    except SoftTimeLimitExceeded:
+        finding = Finding.unavailable(
+            specialist, f"timed out after {runtime.settings.specialist_soft_time_limit_s:g} s")
+    except Exception as exc:  # the chord must get a finding, whatever went wrong
+        log.exception("%s failed on %s", specialist, incident.incident_id)
+        finding = Finding.unavailable(specialist, f"failed: {type(exc).__name__}: {clean(str(exc), 300)}")
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    finding = finding.model_copy(update={"elapsed_ms": elapsed_ms})
+    _record(runtime, incident, finding)
+    return dump(finding)
+
+
+def _record(runtime: Runtime, incident: Incident, finding: Finding) -> None:
+    """Keep the finding for the errback and ``watch``, and reply once in the incident thread."""
+    from shared.slack_format import update_blocks
+
+    try:
+        runtime.store.record_finding(incident.incident_id, finding)
+    except Exception:  # state is best effort here; the finding still reaches the chord
+        log.exception("could not record the %s finding of %s", finding.specialist, incident.incident_id)
+    if incident.thread_ts is None:
+        return
+    marker = f"{incident.incident_id}:update:{finding.specialist.value}"
+    try:
+        if not runtime.store.once(marker):
+            return  # a retry or a redelivery: the reply is already in the thread
+        text, blocks = update_blocks(finding)
+        runtime.sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text, blocks=blocks)
+    except IncidentCommanderError:
+        log.exception("could not post the %s update of %s", finding.specialist, incident.incident_id)
+        runtime.store.forget(marker)
+    except Exception:
+        log.exception("could not post the %s update of %s", finding.specialist, incident.incident_id)
+
+
+def _inject_fault(spec: str | None, specialist: Specialist, attempt: int) -> None:
+    """Chaos testing (INCIDENT_FAULT_INJECTION); a no-op unless this specialist is named."""
+    if not spec:
+        return
+    for item in spec.split(","):
+        name, _, mode = item.strip().partition(":")
+        if name != specialist.value:
+            continue
+        if mode == "raise":
+            raise RuntimeError(f"fault injected into {name}")
+        if mode == "kill" or (mode == "kill-once" and attempt == 0):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if mode.startswith("sleep="):
+            time.sleep(float(mode.split("=", 1)[1]))
