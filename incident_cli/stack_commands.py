@@ -1,0 +1,142 @@
+"""``incident-commander up`` and ``demo``: the embedded stack, in the foreground or for one triage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from incident_cli.main import REPO_ROOT, _await_incident_id, _settings, _watch, app, console, err
+from incident_cli.stack import Stack, StackError
+
+DEFAULT_SAMPLE = REPO_ROOT / "samples" / "hourly_marts"
+STATE_DIR = Path(".incident-commander")
+
+
+def sample_env(sample: Path) -> dict[str, str]:
+    """Point the specialists at the bundled incident's artifacts."""
+    sample = sample.resolve()
+    return {
+        "DBT_PROJECT_DIR": str(sample / "dbt_project"),
+        "AIRFLOW_LOG_FOLDER": str(sample / "airflow_logs"),
+        "WAREHOUSE_URL": f"file://{sample / 'query_history.json'}",
+    }
+
+
+def sample_trigger(sample: Path, *, run_suffix: str = "") -> Any:
+    """The bundled incident's trigger (``incident.json``), as Airflow would have sent it."""
+    from shared.contracts import Trigger, TriggerSource
+
+    spec = json.loads((sample / "incident.json").read_text())
+    fields = {k: spec[k] for k in ("dag_id", "task_id", "run_id", "try_number", "model", "exception",
+                                   "context", "failed_at", "logical_date") if spec.get(k) is not None}
+    log = (sample / "airflow_logs" / f"dag_id={fields['dag_id']}" / f"run_id={fields['run_id']}"
+           / f"task_id={fields['task_id']}" / f"attempt={fields.get('try_number', 1)}.log")
+    if log.is_file():
+        fields["log_location"] = str(log.resolve())
+    fields["run_id"] = fields["run_id"] + run_suffix
+    return Trigger(**fields, source=TriggerSource.AIRFLOW)
+
+
+@app.command()
+def demo(
+    sample: Annotated[Path, typer.Option(help="A bundled incident folder.")] = DEFAULT_SAMPLE,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the report.")] = 60.0,
+) -> None:
+    """Full triage of the bundled incident: embedded Redis, four workers, one Slack post."""
+    from commander.producer import send_trigger
+    from shared.incident_store import IncidentStore
+
+    base = _settings()
+    env = sample_env(sample)
+    if base.slack_bot_token is None:
+        env["INCIDENT_OUTBOX"] = str((STATE_DIR / "demo-outbox.jsonl").resolve())
+    try:
+        with console.status("Starting Redis and the four workers…", spinner="dots"):
+            started = time.perf_counter()
+            stack = Stack(env=env, broker_url=base.broker_url).start()
+        console.print(f"stack up in {time.perf_counter() - started:.1f} s "
+                      f"(workers: {', '.join(stack.workers)}; logs in {stack.log_dir})", highlight=False)
+    except StackError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        wenv = stack.worker_env
+        settings = _settings(CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
+                             CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"],
+                             INCIDENT_SPOOL_DIR=str(STATE_DIR / "demo-spool"))
+        # On a shared Redis, a second demo run is a new failure, not a duplicate of the first.
+        suffix = "" if base.broker_url is None else f"__demo{int(time.time())}"
+        trig = sample_trigger(sample, run_suffix=suffix)
+        console.print(f"Airflow reports: {trig.dag_id}.{trig.task_id} failed (run {trig.run_id}, "
+                      f"try {trig.try_number})", highlight=False)
+        t0 = time.perf_counter()
+        delivery = send_trigger(trig, settings=settings)
+        if delivery.status != "sent":
+            err.print(f"[red]could not enqueue: {delivery.reason}[/red]")
+            raise typer.Exit(1)
+        incident_id = _await_incident_id(settings, trig.dedup_key, timeout_s=15)
+        if incident_id is None:
+            err.print("[red]the commander did not open an incident[/red]")
+            raise typer.Exit(1)
+        _watch(settings, incident_id, timeout_s=timeout_s, json_out=json_out)
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        report = IncidentStore.from_url(settings.state_redis_url).get_report(incident_id)
+        if not json_out:
+            console.print(f"trigger → final post: {elapsed_ms:.0f} ms "
+                          f"({'Slack' if base.slack_bot_token else 'console sink: ' + env['INCIDENT_OUTBOX']})",
+                          highlight=False)
+        if report is None:
+            raise typer.Exit(1)
+    finally:
+        stack.stop()
+
+
+@app.command()
+def up(
+    flower: Annotated[bool, typer.Option("--flower/--no-flower", help="Also start Flower.")] = True,
+    flower_port: Annotated[int, typer.Option(help="Flower's port (127.0.0.1 only).")] = 5555,
+    concurrency: Annotated[int, typer.Option(help="Processes per worker.")] = 1,
+    with_sample: Annotated[bool, typer.Option("--with-sample/--no-sample",
+                                              help="Point the specialists at the bundled incident.")] = True,
+) -> None:
+    """Start the embedded stack in the foreground (Ctrl-C stops it) for trying it by hand."""
+    base = _settings()
+    env = sample_env(DEFAULT_SAMPLE) if with_sample else {}
+    try:
+        with console.status("Starting Redis and the four workers…", spinner="dots"):
+            stack = Stack(env=env, broker_url=base.broker_url, concurrency=concurrency).start()
+    except StackError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    flower_proc = None
+    try:
+        wenv = stack.worker_env
+        if flower:
+            flower_proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "commander.worker", "flower",
+                 "--address=127.0.0.1", f"--port={flower_port}"], env=wenv,
+                stdout=open(stack.log_dir / "flower.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        console.print("[green]up[/green]. In another shell:", highlight=False)
+        for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):
+            console.print(f"  export {name}='{wenv[name]}'", highlight=False)
+        console.print("  incident-commander trigger --dag hourly_marts --task fct_orders --model fct_orders --wait",
+                      highlight=False)
+        if flower_proc:
+            console.print(f"Flower: http://127.0.0.1:{flower_port}/  worker logs: {stack.log_dir}", highlight=False)
+        while all(p.poll() is None for p in stack.workers.values()):
+            time.sleep(1)
+        err.print("[red]a worker exited; stopping[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        if flower_proc is not None:
+            flower_proc.terminate()
+            flower_proc.wait(10)
+        stack.stop()

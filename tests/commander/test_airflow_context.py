@@ -1,0 +1,81 @@
+"""The producer's context reader on callback contexts captured from real Airflow 2.10 and 3.3 runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from commander.airflow_context import triggers_from_context
+from tests.airflow_contexts import available, load_context
+
+CASES = available()
+
+
+def test_fixtures_exist() -> None:
+    versions = {version for version, _ in CASES}
+    assert {"2.10.5", "3.3.2"} <= versions
+
+
+@pytest.mark.parametrize(("version", "name"), CASES, ids=[f"{v}-{n}" for v, n in CASES])
+def test_every_real_context_gives_one_trigger_for_the_failed_task(version: str, name: str) -> None:
+    ctx = load_context(version, name)
+    triggers = triggers_from_context(ctx)
+    assert len(triggers) == 1
+    trigger = triggers[0]
+    dag_id = name.split("__")[0]
+    assert trigger.dag_id == dag_id
+    assert trigger.run_id == ctx["run_id"]
+    assert trigger.try_number >= 1
+    if not name.endswith("__dag"):
+        assert trigger.task_id == name.split("__")[1]
+        assert trigger.exception  # a task-level callback carries the exception
+
+
+def test_airflow3_task_level_manual_run_has_no_logical_date() -> None:
+    trigger = triggers_from_context(load_context("3.3.2", "pic_python_exception__enrich_orders"))[0]
+    assert trigger.logical_date is None
+    assert trigger.exception == "KeyError: 'customer_id'"
+    assert trigger.log_location and "try_number=1" in trigger.log_location
+
+
+def test_airflow2_task_level_has_logical_date_from_execution_date() -> None:
+    trigger = triggers_from_context(load_context("2.10.5", "pic_python_exception__enrich_orders"))[0]
+    assert trigger.logical_date is not None
+    assert trigger.task_id == "enrich_orders"
+
+
+def test_dag_level_callback_uses_reason_when_there_is_no_exception() -> None:
+    trigger = triggers_from_context(load_context("3.3.2", "pic_sigkill__dag"))[0]
+    assert trigger.exception == "DAG run failed: task_failure"
+    assert trigger.task_id == "load_big_table"
+
+
+def test_dag_level_takes_failed_instances_from_the_dag_run() -> None:
+    class Ti:
+        def __init__(self, task_id: str, state: str) -> None:
+            self.dag_id, self.task_id, self.state, self.try_number, self.map_index = "d", task_id, state, 2, -1
+
+    class DagRun:
+        run_id = "scheduled__2026-11-23T03:00:00+00:00"
+        logical_date = None
+
+        def get_task_instances(self, state: list[str] | None = None) -> list[Ti]:
+            tis = [Ti("extract", "success"), Ti("transform", "failed"), Ti("report", "upstream_failed")]
+            return [ti for ti in tis if state is None or ti.state in state]
+
+    # Airflow 2's DAG-level ti is the last task of the run, not the failed one.
+    ctx = {"dag_run": DagRun(), "reason": "task_failure", "ti": Ti("report", "upstream_failed")}
+    triggers = triggers_from_context(ctx)
+    assert [t.task_id for t in triggers] == ["transform"]
+    assert triggers[0].try_number == 2
+
+
+def test_secrets_in_the_exception_are_redacted() -> None:
+    ctx = {"run_id": "r1", "ti": type("Ti", (), {"dag_id": "d", "task_id": "t", "try_number": 1})(),
+           "exception": RuntimeError("could not connect to postgres://etl:hunter2@db:5432/x")}
+    trigger = triggers_from_context(ctx)[0]
+    assert "hunter2" not in (trigger.exception or "")
+    assert "[REDACTED]" in (trigger.exception or "")
+
+
+def test_a_context_without_ids_gives_no_trigger_rather_than_raising() -> None:
+    assert triggers_from_context({"exception": ValueError("x")}) == []

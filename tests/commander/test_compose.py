@@ -1,0 +1,65 @@
+"""compose(): the four sections from three findings, including missing and unavailable ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from commander.compose import compose
+from shared.contracts import Finding, FindingStatus, Incident, ReportStatus, Specialist, Trigger
+
+TRIGGER = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id="scheduled__2026-11-23T03:00:00+00:00",
+                  logical_date=datetime(2026, 11, 23, 3, tzinfo=UTC),
+                  exception="Traceback...\nAirflowException: Bash command failed. The command returned a non-zero exit code 1.")
+INCIDENT = Incident(incident_id="INC-20261123-0001", trigger=TRIGGER, channel="C1", thread_ts="1.1")
+
+LOG = Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK,
+              summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
+              details={"error_class": "invalid_identifier", "failed_node": "model.hourly_marts.fct_orders",
+                       "skipped": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
+                       "runbook": ""})
+QUERIES = Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK,
+                  summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
+                  details={"queries": [{"query_id": "01b2", "status": "failed", "diagnosis": "failed: 000904"}]})
+OWNERS = Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK,
+                 summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
+                 details={"downstream": {"models": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
+                                         "exposures": ["exposure.hourly_marts.revenue_dashboard"]}})
+
+
+def test_complete_report_has_the_four_sections() -> None:
+    report = compose(INCIDENT, {f.specialist: f for f in (LOG, QUERIES, OWNERS)})
+    assert report.status is ReportStatus.COMPLETE
+    assert "amount_usd" in report.root_cause
+    assert "2 downstream models (customer_ltv, orders_daily)" in report.impact
+    assert "1 exposure (revenue_dashboard)" in report.impact
+    assert "dbt skipped 2 nodes" in report.impact
+    assert "000904" in report.impact
+    assert "maria.lopez@example.com" in report.owner
+    # the log analyzer gave no runbook: the class's default is used
+    assert report.next_action.startswith("Fix the column reference")
+    assert "airflow tasks clear hourly_marts -t '^fct_orders$'" in report.next_action
+    assert [f.specialist for f in report.findings] == list(Specialist)
+
+
+def test_missing_specialists_are_named_unavailable_and_the_report_still_comes() -> None:
+    report = compose(INCIDENT, {Specialist.OWNER_NOTIFIER: OWNERS})
+    assert report.status is ReportStatus.DEGRADED
+    unavailable = {f.specialist for f in report.findings if f.status is FindingStatus.UNAVAILABLE}
+    assert unavailable == {Specialist.LOG_ANALYZER, Specialist.QUERY_PROFILER}
+    # falls back to the exception Airflow reported, saying why
+    assert report.root_cause.startswith("Airflow reported: AirflowException: Bash command failed")
+    assert "log analysis unavailable" in report.root_cause
+
+
+def test_unavailable_owner_is_said_plainly() -> None:
+    owners = Finding.unavailable(Specialist.OWNER_NOTIFIER, "DBT_PROJECT_DIR is not set")
+    report = compose(INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: QUERIES,
+                                Specialist.OWNER_NOTIFIER: owners})
+    assert report.owner == "Owner lookup unavailable: DBT_PROJECT_DIR is not set"
+    assert report.status is ReportStatus.DEGRADED
+
+
+def test_no_logical_date_gives_a_ui_rerun_hint() -> None:
+    manual = INCIDENT.model_copy(update={"trigger": TRIGGER.model_copy(update={"logical_date": None})})
+    report = compose(manual, {})
+    assert "from the Airflow UI" in report.next_action
