@@ -1,0 +1,244 @@
+"""The one module that talks to Slack: the WebClient factory, the sink and the user directory.
+
+Slack's errors are mapped here, once, into ``shared.errors``::
+
+    SlackApiError  429 / ratelimited ............ SlackRetryable(retry_after_s=Retry-After)
+                   HTTP 5xx, internal_error ..... SlackRetryable
+                   anything else ................ SlackPermanent (invalid_auth, channel_not_found, ...)
+    URLError, OSError, TimeoutError ............. SlackRetryable (connection trouble)
+
+The WebClient's own retry handlers run first (429 up to 3 times honouring Retry-After, 5xx
+twice, connection errors twice), so a mapped SlackRetryable means those were used up.
+Without ``SLACK_BOT_TOKEN`` the console adapters stand in (``make_sink``/``make_directory``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from shared.errors import SlackPermanent, SlackRetryable
+from shared.ports import IncidentSink, PostedMessage, UserDirectory
+from shared.settings import Settings
+
+# Slack answers these with HTTP 200 yet they are transient on its side.
+_TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                               "request_timeout"})
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    """A WebClient for ``settings`` with bounded retries for 429, 5xx and connection errors."""
+    if settings.slack_bot_token is None:
+        raise SlackPermanent("SLACK_BOT_TOKEN is not set")
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_s,  # type: ignore[arg-type]  # typed int, passed on to urlopen
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@contextmanager
+def slack_errors(method: str) -> Iterator[None]:
+    """Map whatever the SDK raises inside the block into SlackRetryable / SlackPermanent."""
+    try:
+        yield
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+        if status == 429 or error in _TRANSIENT_ERRORS or status >= 500:
+            raise SlackRetryable(f"{method}: HTTP {status} {error}".strip(),
+                                 retry_after_s=_retry_after_s(exc.response.headers)) from exc
+        raise SlackPermanent(f"{method}: {error or f'HTTP {status}'}") from exc
+    except (URLError, TimeoutError, ConnectionError, OSError) as exc:
+        raise SlackRetryable(f"{method}: {type(exc).__name__}: {exc}") from exc
+
+
+def _retry_after_s(headers: dict[str, Any] | None) -> float | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class SlackSink:
+    """IncidentSink on Slack: ``chat.postMessage`` and ``chat.update``, link previews off.
+
+    ``post`` answers with the channel *id* Slack gives back: ``chat.update`` accepts only an id
+    (a name like ``#incidents`` gives channel_not_found, python-slack-sdk #696).
+    """
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
+             thread_ts: str | None = None) -> PostedMessage:
+        with slack_errors("chat.postMessage"):
+            response = self._client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                unfurl_links=False, unfurl_media=False)
+        return PostedMessage(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        with slack_errors("chat.update"):
+            self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
+                                     unfurl_links=False, unfurl_media=False)
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``rate_per_s`` refill, ``capacity`` burst."""
+
+    def __init__(self, *, rate_per_s: float, capacity: float,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._rate, self._capacity = rate_per_s, capacity
+        self._tokens, self._at = capacity, clock()
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+
+    def acquire(self, *, max_wait_s: float) -> None:
+        """Take one token, waiting up to ``max_wait_s``; else raise SlackRetryable."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            wait_s = max(0.0, (1 - self._tokens) / self._rate)
+            if wait_s > max_wait_s:
+                raise SlackRetryable("users.lookupByEmail: client-side throttle exhausted",
+                                     retry_after_s=wait_s)
+            self._tokens -= 1  # reserve now, so concurrent callers queue behind us
+        if wait_s > 0:
+            self._sleep(wait_s)
+
+
+class SlackUserDirectory:
+    """UserDirectory on ``users.lookupByEmail`` with a TTL cache and a client-side throttle.
+
+    Slack allows ~50 lookups a minute (Tier 3 is 50+/min; we stay below at 40/min, burst 10).
+    Found ids are cached ``ttl_s``; "no such user" is cached ``negative_ttl_s`` (a new hire
+    may be added to Slack later). Deactivated users resolve to None (nobody to notify).
+    """
+
+    def __init__(self, client: WebClient, *, ttl_s: float = 3_600.0, negative_ttl_s: float = 300.0,
+                 rate_per_min: float = 40.0, burst: int = 10, max_wait_s: float = 5.0,
+                 max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._ttl_s, self._negative_ttl_s, self._max_wait_s = ttl_s, negative_ttl_s, max_wait_s
+        self._max_entries = max_entries
+        self._clock = clock
+        self._bucket = TokenBucket(rate_per_s=rate_per_min / 60.0, capacity=burst, clock=clock)
+        self._cache: dict[str, tuple[str | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def user_id_for_email(self, email: str) -> str | None:
+        key = email.strip().lower()
+        if not key:
+            return None
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[1] > self._clock():
+                return hit[0]
+        user_id = self._lookup(key)
+        with self._lock:
+            if len(self._cache) >= self._max_entries:
+                self._cache.pop(next(iter(self._cache)))  # oldest insertion first
+            ttl_s = self._ttl_s if user_id is not None else self._negative_ttl_s
+            self._cache[key] = (user_id, self._clock() + ttl_s)
+        return user_id
+
+    def _lookup(self, email: str) -> str | None:
+        self._bucket.acquire(max_wait_s=self._max_wait_s)
+        try:
+            with slack_errors("users.lookupByEmail"):
+                response = self._client.users_lookupByEmail(email=email)
+        except SlackPermanent as exc:
+            cause = exc.__cause__
+            if isinstance(cause, SlackApiError) and cause.response.get("error") == "users_not_found":
+                return None
+            raise
+        user = response.get("user") or {}
+        return None if user.get("deleted") else str(user["id"])
+
+
+class ConsoleSink:
+    """IncidentSink without Slack: one JSON line per call appended to ``outbox_path``.
+
+    Never prints (workers run in the background). ts values are Slack-shaped decimals, unique
+    across processes: microseconds since the epoch, strictly increasing here, plus the pid.
+    """
+
+    def __init__(self, outbox_path: Path) -> None:
+        self._path = Path(outbox_path)
+        self._lock = threading.Lock()
+        self._last_us = 0
+
+    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
+             thread_ts: str | None = None) -> PostedMessage:
+        ts = self._next_ts()
+        self._append({"method": "chat.postMessage", "channel": channel, "ts": ts, "thread_ts": thread_ts,
+                      "text": text, "blocks": blocks})
+        return PostedMessage(channel=channel, ts=ts)
+
+    def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self._append({"method": "chat.update", "channel": channel, "ts": ts, "thread_ts": None,
+                      "text": text, "blocks": blocks})
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._last_us = max(time.time_ns() // 1_000, self._last_us + 1)
+            us = self._last_us
+        return f"{us // 1_000_000}.{us % 1_000_000:06d}{os.getpid() % 10_000_000:07d}"
+
+    def _append(self, record: dict[str, Any]) -> None:
+        record["at"] = datetime.now(UTC).isoformat()
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one write with O_APPEND: lines from several processes do not interleave
+        finally:
+            os.close(fd)
+
+
+class ConsoleDirectory:
+    """UserDirectory without Slack: no email can be resolved, so every lookup is None."""
+
+    def user_id_for_email(self, email: str) -> str | None:
+        return None
+
+
+def make_sink(settings: Settings) -> IncidentSink:
+    """Slack when ``SLACK_BOT_TOKEN`` is set, else the console outbox."""
+    if settings.slack_bot_token is not None:
+        return SlackSink(make_web_client(settings))
+    return ConsoleSink(settings.outbox_path)
+
+
+def make_directory(settings: Settings) -> UserDirectory:
+    """Slack's ``users.lookupByEmail`` when ``SLACK_BOT_TOKEN`` is set, else ConsoleDirectory."""
+    if settings.slack_bot_token is not None:
+        return SlackUserDirectory(make_web_client(settings))
+    return ConsoleDirectory()

@@ -1,0 +1,224 @@
+"""Block Kit rendering of incidents, reports and findings: pure functions, no I/O.
+
+Trust boundary: every string that came from outside (log lines, exception text, run ids, model
+names, query text, the composed report's prose) goes through ``_safe`` = redact, ``escape``,
+then defuse literal ``` (so it cannot open or close a code block). The only markup left
+unescaped is what we build ourselves: the section headings, and Slack mentions taken from the
+owner finding's ``details["owners"][i]["slack"]``, each of which must fullmatch ``MENTION``
+before it is inserted.
+
+Size limits (ENGINEERING.md section 7): section text <= 3000, at most 50 blocks, header text
+<= 150, and under ~12,000 characters of block text in all (bolt-js #2509 saw
+``msg_blocks_too_long`` near 13k); over budget, the longest sections are cut first and the
+headings stay.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shared.contracts import Evidence, Finding, FindingStatus, Incident, Report, ReportStatus, Specialist
+from shared.redact import redact
+
+Block = dict[str, Any]
+
+MAX_SECTION_CHARS = 3_000
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_TOTAL_CHARS = 12_000
+MAX_FALLBACK_CHARS = 600  # the notification text; Slack allows 40k, a push shows a line or two
+MAX_EVIDENCE_LINES = 5
+MAX_EVIDENCE_LINE_CHARS = 400
+MARKER = " …[truncated]"
+
+# A user (<@U123>, <@W123>) or a user group (<!subteam^S123>); nothing else is ever unescaped.
+MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<!subteam\^[A-Z0-9]+>")
+
+_LABELS = {Specialist.LOG_ANALYZER: "Log analyzer", Specialist.QUERY_PROFILER: "Query profiler",
+           Specialist.OWNER_NOTIFIER: "Owner notifier"}
+_STATUS_ICONS = {FindingStatus.OK: ":white_check_mark:", FindingStatus.EMPTY: ":white_circle:",
+                 FindingStatus.UNAVAILABLE: ":warning:"}
+_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` (Slack's whole rule; nothing else is HTML-encoded).
+
+    This neutralises ``<!channel>``, ``<!here>``, ``<@U…>`` and ``<url|text>``. A bare
+    "@channel", "@here" or "@everyone" needs nothing: Slack only mentions through ``<!…>``
+    markup (we never send ``link_names``), so as plain text it stays plain text.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int, *, marker: str = MARKER) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with ``marker``.
+
+    Never cuts inside an entity (``&amp;``, ``&lt;``): a half entity would show as garbage.
+    """
+    if len(text) <= limit:
+        return text
+    if limit <= len(marker):
+        return marker.strip()[:limit]
+    cut = text[: limit - len(marker)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + marker
+
+
+def _safe(text: str | None) -> str:
+    """Untrusted text, made safe for mrkdwn: secrets redacted, escaped, and code fences defused."""
+    return _defuse_fences(escape(redact(text or "")))
+
+
+def _defuse_fences(text: str) -> str:
+    """A literal ``` must not open or close a code block: zero-width spaces keep it looking the same."""
+    return text.replace("```", "`\u200b`\u200b`")
+
+
+def _header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS),
+                                       "emoji": True}}
+
+
+def _section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(mrkdwn, MAX_SECTION_CHARS)}}
+
+
+def _context(*parts: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(p, MAX_SECTION_CHARS)}
+                                            for p in parts[:10]]}
+
+
+def _incident_label(incident_id: str) -> str:
+    return _ID_CHARS.sub("", incident_id)[:40]  # header text is plain_text: keep it to id characters
+
+
+def _where(report_or_incident: Report | Incident) -> str:
+    trigger = report_or_incident.trigger
+    mapped = f" · map {trigger.map_index}" if trigger.map_index >= 0 else ""
+    return (f"*dag* {escape(trigger.dag_id)} · *task* {escape(trigger.task_id)} · "
+            f"*run* {_safe(trigger.run_id)} · *try* {trigger.try_number}{mapped}")
+
+
+def fit_blocks(blocks: list[Block], *, max_blocks: int = MAX_BLOCKS) -> list[Block]:
+    """At most ``max_blocks``: the rest is replaced by a context block saying how many were cut."""
+    if len(blocks) <= max_blocks:
+        return blocks
+    dropped = len(blocks) - (max_blocks - 1)
+    return [*blocks[: max_blocks - 1], _context(f"…{dropped} more blocks omitted")]
+
+
+def fit_sections(bodies: list[str], budget: int) -> list[str]:
+    """Cut the longest bodies first until they fit ``budget`` characters in all.
+
+    Water-filling: find the largest cap such that sum(min(len, cap)) <= budget, then cut each
+    body longer than the cap down to it (with a marker). Short bodies are untouched.
+    """
+    if sum(map(len, bodies)) <= budget:
+        return bodies
+    lengths = sorted(len(b) for b in bodies)
+    remaining, cap = budget, 0
+    for i, length in enumerate(lengths):
+        share = remaining // (len(lengths) - i)
+        if length > share:
+            cap = share
+            break
+        remaining -= length
+    return [b if len(b) <= cap else truncate(b, max(cap, len(MARKER))) for b in bodies]
+
+
+def opening_blocks(incident: Incident) -> tuple[str, list[Block]]:
+    """The placeholder top-level message, replaced in place by the report."""
+    trigger = incident.trigger
+    label = _incident_label(incident.incident_id)
+    lines = [_where(incident)]
+    if trigger.model:
+        lines.append(f"*model* {_safe(trigger.model)}")
+    if trigger.exception:
+        first_line = trigger.exception.strip().splitlines()[0] if trigger.exception.strip() else ""
+        lines.append(f"*error* {truncate(_safe(first_line), 500)}")
+    blocks = [
+        _header(f"{label} · Triage in progress"),
+        _section("\n".join(lines)),
+        _context(f"{label} · log analyzer, query profiler and owner notifier are looking; "
+                 "their findings arrive in this thread and this message becomes the report."),
+    ]
+    text = truncate(f"{label}: triage in progress for {trigger.dag_id}.{trigger.task_id} "
+                    f"(run {_safe(trigger.run_id)})", MAX_FALLBACK_CHARS)
+    return text, blocks
+
+
+def owner_mentions(report: Report) -> list[str]:
+    """Validated Slack mentions from the owner finding (``details["owners"][i]["slack"]``), deduplicated."""
+    mentions: list[str] = []
+    for finding in report.findings:
+        if finding.specialist is not Specialist.OWNER_NOTIFIER or finding.status is not FindingStatus.OK:
+            continue
+        owners = finding.details.get("owners")
+        for owner in owners if isinstance(owners, list) else []:
+            mention = owner.get("slack") if isinstance(owner, dict) else None
+            if isinstance(mention, str) and MENTION.fullmatch(mention) and mention not in mentions:
+                mentions.append(mention)
+    return mentions[:10]
+
+
+def report_blocks(report: Report) -> tuple[str, list[Block]]:
+    """The final report that replaces the placeholder: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION."""
+    label = _incident_label(report.incident_id)
+    degraded = report.status is ReportStatus.DEGRADED
+    title = f"{label} · Triage {'degraded' if degraded else 'complete'}"
+    mention_line = " ".join(owner_mentions(report))
+    reserved = [0, 0, len(mention_line) + 1 if mention_line else 0, 0]  # the mentions are never cut
+    headings = ["*ROOT CAUSE*\n", "*IMPACT*\n", "*OWNER*\n", "*NEXT ACTION*\n"]
+    bodies = [_safe(report.root_cause), _safe(report.impact), _safe(report.owner), _safe(report.next_action)]
+    bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r)
+              for h, b, r in zip(headings, bodies, reserved, strict=True)]
+
+    context_parts = [_where(report), _timings(report.findings)]
+    unavailable = [f for f in report.findings if f.status is FindingStatus.UNAVAILABLE]
+    if unavailable:
+        context_parts.append(":warning: unavailable: " + "; ".join(
+            f"{_LABELS[f.specialist].lower()} ({truncate(_safe(f.summary), 200)})" for f in unavailable))
+    fixed = len(title) + sum(map(len, headings)) + sum(reserved) + sum(map(len, context_parts))
+    bodies = fit_sections(bodies, MAX_TOTAL_CHARS - fixed)
+    if mention_line:
+        bodies[2] = f"{bodies[2]}\n{mention_line}" if bodies[2] else mention_line
+
+    blocks = [_header(title), *(_section(h + b) for h, b in zip(headings, bodies, strict=True)),
+              {"type": "divider"}, _context(*context_parts)]
+    text = truncate(f"{label} [{'degraded' if degraded else 'complete'}] "
+                    f"{report.trigger.dag_id}.{report.trigger.task_id}: {_safe(report.root_cause)}",
+                    MAX_FALLBACK_CHARS)
+    return text, fit_blocks(blocks)
+
+
+def _timings(findings: tuple[Finding, ...]) -> str:
+    if not findings:
+        return "no specialist reported"
+    return " · ".join(f"{_LABELS[f.specialist].lower()} {f.status.value} {f.elapsed_ms:.0f} ms"
+                      for f in findings)
+
+
+def _evidence_line(evidence: Evidence) -> str:
+    where = f"{evidence.source}:{evidence.line}" if evidence.line is not None else evidence.source
+    flat = " ".join(evidence.text.split())  # one line per item: newlines would break the layout
+    return truncate(_safe(f"{where}  {flat}"), MAX_EVIDENCE_LINE_CHARS)
+
+
+def update_blocks(finding: Finding) -> tuple[str, list[Block]]:
+    """The short thread reply a specialist posts when it finishes."""
+    label = _LABELS[finding.specialist]
+    icon = _STATUS_ICONS[finding.status]
+    summary = truncate(_safe(finding.summary), 1_500)
+    blocks = [_section(f"{icon} *{label}* · {finding.status.value} · {finding.elapsed_ms:.0f} ms\n{summary}")]
+    shown = finding.evidence[:MAX_EVIDENCE_LINES]
+    if shown:
+        body = "\n".join(_evidence_line(e) for e in shown)
+        blocks.append(_section("```\n" + body + "\n```"))
+    if len(finding.evidence) > len(shown):
+        blocks.append(_context(f"+{len(finding.evidence) - len(shown)} more evidence lines not shown"))
+    text = truncate(f"{label}: {finding.status.value}: {summary}", MAX_FALLBACK_CHARS)
+    return text, blocks

@@ -1,0 +1,106 @@
+"""Reports, findings and incidents to render: fixed values, so the golden files are stable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import JsonValue
+
+from shared.contracts import (
+    Evidence,
+    Finding,
+    FindingStatus,
+    Incident,
+    Report,
+    ReportStatus,
+    Specialist,
+    Trigger,
+)
+
+AT = datetime(2024, 5, 1, 3, 12, tzinfo=UTC)
+HOSTILE = "boom <!channel> @here <@U123> & <https://evil|click> ``` done"
+
+
+def trigger(**overrides: object) -> Trigger:
+    values: dict[str, object] = {
+        "dag_id": "daily_orders", "task_id": "dbt_run_orders",
+        "run_id": "scheduled__2024-05-01T03:00:00+00:00",
+        "try_number": 2, "exception": "dbt.exceptions.DbtRuntimeError: Database Error in model fct_orders",
+        "model": "fct_orders", "failed_at": AT,
+    }
+    values.update(overrides)
+    return Trigger.model_validate(values)
+
+
+def incident(**overrides: object) -> Incident:
+    return Incident(incident_id="INC-20240501-0001", trigger=trigger(**overrides), channel="C0INCIDENTS",
+                    opened_at=AT)
+
+
+def log_finding(text: str = 'invalid identifier "ORDERS.AMOUNT_USD"') -> Finding:
+    return Finding(
+        specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=412.3,
+        summary=f"dbt model fct_orders failed: {text}",
+        details={"error_class": "invalid_identifier", "model": "fct_orders"},
+        evidence=(Evidence(source="logs/dag_id=daily_orders/attempt=2.log", line=118,
+                           text=f"Database Error in model fct_orders: {text}"),),
+    )
+
+
+def query_finding() -> Finding:
+    return Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK, elapsed_ms=903.0,
+                   summary="1 failed query in the last hour (01b2c3d4, 0.4 s, failed on compile).",
+                   details={"queries": [{"query_id": "01b2c3d4", "status": "failed"}]})
+
+
+def owner_finding(*slack: str) -> Finding:
+    owners: list[JsonValue] = [{"name": f"Owner {i}", "email": f"owner{i}@example.com", "slack": s}
+              for i, s in enumerate(slack)]
+    return Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK, elapsed_ms=35.0,
+                   summary="fct_orders is owned by Maria Lopez (analytics-eng).",
+                   details={"owners": owners})
+
+
+def complete_report() -> Report:
+    return Report(
+        incident_id="INC-20240501-0001", trigger=trigger(), status=ReportStatus.COMPLETE,
+        root_cause='dbt model fct_orders failed: invalid identifier "ORDERS.AMOUNT_USD".',
+        impact="Blocks 2 downstream models (orders_daily, revenue_weekly). Warehouse: 1 failed query.",
+        owner="fct_orders is owned by Maria Lopez (analytics-eng).",
+        next_action="Fix the column reference (renamed or dropped upstream?) and re-run the model. "
+                    "Then re-run: `airflow tasks clear daily_orders -t '^dbt_run_orders$' -y`",
+        findings=(log_finding(), query_finding(), owner_finding("<@U0MARIA>", "<!subteam^S0ANALYTICS>")),
+        composed_at=AT,
+    )
+
+
+def degraded_report() -> Report:
+    return complete_report().model_copy(update={
+        "status": ReportStatus.DEGRADED,
+        "impact": "No downstream dependents found. Warehouse activity unavailable: timed out after 20 s",
+        "findings": (log_finding(),
+                     Finding.unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s",
+                                         elapsed_ms=20_000.0),
+                     owner_finding("<@U0MARIA>")),
+    })
+
+
+def hostile_report() -> Report:
+    """Every untrusted field carries markup; one owner mention is real, the others are forged."""
+    return Report(
+        incident_id="INC-20240501-0002", trigger=trigger(run_id=f"manual__{HOSTILE}", model=HOSTILE),
+        status=ReportStatus.COMPLETE, root_cause=HOSTILE, impact=f"Impact: {HOSTILE}",
+        owner=f"owned by <@U999> and {HOSTILE}", next_action=f"Run `{HOSTILE}`",
+        findings=(log_finding(HOSTILE), query_finding(),
+                  owner_finding("<@U0MARIA>", "<!channel>", "<!here>", "<@U1>\n<!channel>", "<@u1>",
+                                "<!subteam^S1|@team>", "<https://evil|click>")),
+        composed_at=AT,
+    )
+
+
+def hostile_finding() -> Finding:
+    return Finding(
+        specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=12.0, summary=HOSTILE,
+        evidence=tuple(Evidence(source="task.log", line=i, text=f"line {i}: {HOSTILE}\nsecond line")
+                       for i in range(1, 8)),
+    )

@@ -1,0 +1,215 @@
+"""Escaping, truncation and Block Kit rendering (pure functions), plus golden Block Kit JSON.
+
+Regenerate the golden files after an intended change: ``UPDATE_GOLDEN=1 pytest tests/slack``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.contracts import Evidence, Finding, FindingStatus, Specialist
+from shared.slack_format import (
+    MARKER,
+    MAX_SECTION_CHARS,
+    MAX_TOTAL_CHARS,
+    escape,
+    fit_blocks,
+    fit_sections,
+    opening_blocks,
+    owner_mentions,
+    report_blocks,
+    truncate,
+    update_blocks,
+)
+from tests.slack import cases
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def section_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def block_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    texts = []
+    for block in blocks:
+        for obj in [block.get("text"), *(block.get("elements") or []), *(block.get("fields") or [])]:
+            if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+                texts.append(obj["text"])
+    return texts
+
+
+def raw_markup(text: str) -> list[str]:
+    """Every <...> Slack would interpret as markup (a mention, a link, a special command)."""
+    return re.findall(r"<[^<>]*>", text)
+
+
+# ---- escape ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("<!channel>", "&lt;!channel&gt;"),
+    ("<!here> <!everyone>", "&lt;!here&gt; &lt;!everyone&gt;"),
+    ("<@U123>", "&lt;@U123&gt;"),
+    ("<https://evil|click>", "&lt;https://evil|click&gt;"),
+    ("a & b", "a &amp; b"),
+    ("&amp; stays literal", "&amp;amp; stays literal"),  # the raw text really said "&amp;"
+    ("@here @channel @everyone", "@here @channel @everyone"),  # plain text: Slack only mentions via <!...>
+    ("\"quotes\" 'and' *bold* `code`", "\"quotes\" 'and' *bold* `code`"),  # nothing else is encoded
+    ("", ""),
+])
+def test_escape_only_touches_amp_lt_gt(raw: str, expected: str) -> None:
+    assert escape(raw) == expected
+
+
+# ---- truncate -------------------------------------------------------------------------------
+@pytest.mark.parametrize("limit", [20, 50, 3_000])
+def test_truncate_respects_the_limit_and_marks_the_cut(limit: int) -> None:
+    text = "x" * (limit * 2)
+    cut = truncate(text, limit)
+    assert len(cut) <= limit
+    assert cut.endswith(MARKER)
+
+
+@pytest.mark.parametrize("text", ["short", "x" * 40])
+def test_truncate_leaves_text_within_the_limit_alone(text: str) -> None:
+    assert truncate(text, 40) == text
+
+
+@pytest.mark.parametrize("limit", range(20, 40))
+def test_truncate_never_splits_an_entity(limit: int) -> None:
+    cut = truncate(escape("<<<<<<<<<<&&&&&&&&&&>>>>>>>>>>"), limit).removesuffix(MARKER)
+    assert re.fullmatch(r"(&lt;|&amp;|&gt;)*", cut)
+
+
+def test_fit_sections_cuts_the_longest_first_and_keeps_short_ones() -> None:
+    bodies = ["a" * 100, "b" * 5_000, "c" * 9_000, "d" * 50]
+    fitted = fit_sections(bodies, 6_000)
+    assert sum(map(len, fitted)) <= 6_000
+    assert fitted[0] == bodies[0] and fitted[3] == bodies[3]
+    assert fitted[1].endswith(MARKER) and fitted[2].endswith(MARKER)
+    assert len(fitted[1]) == len(fitted[2])  # both cut to the same cap
+
+
+def test_fit_blocks_keeps_at_most_50() -> None:
+    blocks = [{"type": "divider"}] * 80
+    fitted = fit_blocks(blocks)
+    assert len(fitted) == 50
+    assert fitted[-1]["type"] == "context"
+
+
+# ---- report ---------------------------------------------------------------------------------
+def test_report_has_the_four_sections_in_order() -> None:
+    _, blocks = report_blocks(cases.complete_report())
+    headings = [t.split("\n", 1)[0] for t in section_texts(blocks)]
+    assert headings == ["*ROOT CAUSE*", "*IMPACT*", "*OWNER*", "*NEXT ACTION*"]
+    assert blocks[0]["type"] == "header"
+    assert "INC-20240501-0001" in blocks[0]["text"]["text"]
+    assert "complete" in blocks[0]["text"]["text"]
+
+
+def test_degraded_report_says_so_and_names_the_missing_specialist() -> None:
+    text, blocks = report_blocks(cases.degraded_report())
+    assert "degraded" in blocks[0]["text"]["text"] and "[degraded]" in text
+    context = blocks[-1]["elements"]
+    assert any("query profiler (timed out after 20 s)" in e["text"] for e in context)
+
+
+def test_hostile_text_is_escaped_everywhere_but_our_own_mentions_are_not() -> None:
+    text, blocks = report_blocks(cases.hostile_report())
+    markup = [m for t in [text, *block_texts(blocks)] for m in raw_markup(t)]
+    assert markup == ["<@U0MARIA>"]  # the one validated mention; forged ones and <@U999> are escaped
+    owner = next(t for t in block_texts(blocks) if t.startswith("*OWNER*"))
+    assert "&lt;@U999&gt;" in owner and "&lt;!channel&gt;" in owner
+
+
+@pytest.mark.parametrize(("mention", "kept"), [
+    ("<@U0MARIA>", True), ("<@W0ENTERPRISE>", True), ("<!subteam^S0TEAM>", True),
+    ("<!channel>", False), ("<!here>", False), ("<@U1>\n<!channel>", False), ("<@U1><!here>", False),
+    ("<@u1>", False),
+    ("<!subteam^S1|@team>", False), ("<https://evil|click>", False), ("U0MARIA", False), (None, False),
+])
+def test_only_well_formed_mentions_pass(mention: str | None, kept: bool) -> None:
+    report = cases.complete_report().model_copy(update={"findings": (cases.owner_finding(mention),)}) \
+        if mention is not None else cases.complete_report().model_copy(update={"findings": ()})
+    assert owner_mentions(report) == ([mention] if kept else [])
+
+
+def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> None:
+    big = cases.complete_report().model_copy(update={
+        "root_cause": "r<" * 20_000, "impact": "i" * 9_000, "owner": "o" * 50_000, "next_action": "n" * 100})
+    text, blocks = report_blocks(big)
+    texts = block_texts(blocks)
+    assert len(blocks) <= 50
+    assert all(len(t) <= MAX_SECTION_CHARS for t in texts)
+    assert sum(map(len, texts)) <= MAX_TOTAL_CHARS
+    assert len(text) <= 1_000
+    sections = section_texts(blocks)
+    assert [s.split("\n", 1)[0] for s in sections] == ["*ROOT CAUSE*", "*IMPACT*", "*OWNER*", "*NEXT ACTION*"]
+    assert sections[3] == "*NEXT ACTION*\n" + "n" * 100  # the short section is not cut
+    assert sections[2].endswith("<@U0MARIA> <!subteam^S0ANALYTICS>")
+
+
+def test_secrets_in_untrusted_text_are_redacted() -> None:
+    report = cases.complete_report().model_copy(update={
+        "root_cause": "connect failed: postgres://etl:hunter2@db.internal/analytics"})
+    text, blocks = report_blocks(report)
+    assert "hunter2" not in json.dumps([text, blocks])
+
+
+# ---- thread update --------------------------------------------------------------------------
+def test_update_keeps_the_code_block_intact_and_shows_five_evidence_lines() -> None:
+    text, blocks = update_blocks(cases.hostile_finding())
+    code = blocks[1]["text"]["text"]
+    assert code.startswith("```\n") and code.endswith("\n```")
+    assert code.count("```") == 2  # the ``` inside the evidence cannot close the block early
+    assert code.count("\n") == 5 + 1  # five one-line items between the fences
+    assert "task.log:1  line 1:" in code
+    assert blocks[2]["elements"][0]["text"] == "+2 more evidence lines not shown"
+    assert raw_markup(text + json.dumps(block_texts(blocks))) == []
+
+
+@pytest.mark.parametrize("status", list(FindingStatus))
+def test_update_names_the_specialist_and_status(status: FindingStatus) -> None:
+    finding = Finding(specialist=Specialist.QUERY_PROFILER, status=status, summary="s", elapsed_ms=7,
+                      evidence=(Evidence(source="query_history", text="select 1"),))
+    text, blocks = update_blocks(finding)
+    assert text.startswith(f"Query profiler: {status.value}")
+    assert f"*Query profiler* · {status.value} · 7 ms" in blocks[0]["text"]["text"]
+    assert "query_history  select 1" in blocks[1]["text"]["text"]  # no line number: the source alone
+
+
+# ---- opening --------------------------------------------------------------------------------
+def test_opening_is_a_placeholder_naming_the_failure() -> None:
+    text, blocks = opening_blocks(cases.incident())
+    assert blocks[0]["text"]["text"] == "INC-20240501-0001 · Triage in progress"
+    body = blocks[1]["text"]["text"]
+    assert "daily_orders" in body and "dbt_run_orders" in body and "*try* 2" in body
+    assert text.startswith("INC-20240501-0001: triage in progress for daily_orders.dbt_run_orders")
+
+
+# ---- golden Block Kit -----------------------------------------------------------------------
+GOLDEN: dict[str, Callable[[], tuple[str, list[dict[str, Any]]]]] = {
+    "report_complete": lambda: report_blocks(cases.complete_report()),
+    "report_degraded": lambda: report_blocks(cases.degraded_report()),
+    "report_hostile": lambda: report_blocks(cases.hostile_report()),
+    "update_hostile": lambda: update_blocks(cases.hostile_finding()),
+    "opening": lambda: opening_blocks(cases.incident(exception=cases.HOSTILE)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_block_kit(name: str) -> None:
+    text, blocks = GOLDEN[name]()
+    rendered = {"text": text, "blocks": blocks}
+    path = GOLDEN_DIR / f"{name}.json"
+    if UPDATE_GOLDEN:
+        path.write_text(json.dumps(rendered, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert path.exists(), f"missing {path.name}: run UPDATE_GOLDEN=1 pytest tests/slack"
+    assert rendered == json.loads(path.read_text(encoding="utf-8"))
