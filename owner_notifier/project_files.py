@@ -1,0 +1,177 @@
+"""Owner declarations read from a dbt project's own files, for when there is no usable manifest.
+
+A parse-time failure (bad ``ref``, Jinja or YAML error) writes no ``manifest.json``, and a model
+added since the last good parse is not in it. Then the owner comes from, most specific first:
+``{{ config(meta=...) }}`` in the model's SQL, its entry in a schema YAML (``config: meta:`` then
+``meta:``), folder-level ``+meta`` in ``dbt_project.yml``, and its ``group``'s owner.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from owner_notifier.safe_yaml import MAX_BYTES, load_yaml_file
+
+_CONFIG_CALL = re.compile(r"\{\{-?\s*config\((?P<args>.*?)\)\s*-?\}\}", re.S)
+_MAX_FILES = 20_000  # schema files scanned per lookup; a bigger tree is reported as truncated
+
+
+@dataclass
+class FileDeclarations:
+    """What a project's files say about one model, with the files that were looked in."""
+
+    sql_meta: tuple[str, dict[str, Any]] | None = None  # (path, meta)
+    yaml_meta: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (path, key, meta)
+    folder_meta: tuple[str, dict[str, Any]] | None = None  # (dbt_project.yml key path, meta)
+    group: str | None = None
+    group_owner: tuple[str, dict[str, Any]] | None = None  # (path, owner)
+    looked_in: list[str] = field(default_factory=list)
+
+
+def read_declarations(project_dir: Path, model: str) -> FileDeclarations:
+    """Everything the project's files declare about ``model`` (never raises on a bad file)."""
+    found = FileDeclarations()
+    project, problem = load_yaml_file(project_dir / "dbt_project.yml")
+    project = project if isinstance(project, dict) else {}
+    found.looked_in.append("dbt_project.yml" + (f" ({problem})" if problem else ""))
+    model_paths = [p for p in project.get("model-paths") or ["models"] if isinstance(p, str)]
+    sql_path = _find_sql(project_dir, model_paths, model)
+    if sql_path is not None:
+        found.looked_in.append(f"{_rel(sql_path, project_dir)} config()")
+        meta = sql_config_meta(sql_path)
+        if meta:
+            found.sql_meta = (_rel(sql_path, project_dir), meta)
+        folder = sql_path.parent.relative_to(project_dir).parts[1:]  # drop the model-path itself
+        found.folder_meta, found.group = _folder_config(project, folder)
+    groups: dict[str, tuple[str, dict[str, Any]]] = {}
+    for path in _schema_files(project_dir, model_paths, found.looked_in):
+        _scan_schema_file(path, project_dir, model, found, groups)
+    if found.group and found.group in groups:
+        found.group_owner = groups[found.group]
+    return found
+
+
+def sql_config_meta(path: Path) -> dict[str, Any] | None:
+    """The literal ``meta=`` dict of a ``{{ config(...) }}`` call in a model's SQL, if any."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for call in _CONFIG_CALL.finditer(text):
+        try:
+            tree = ast.parse(f"config({call['args']})", mode="eval")
+        except SyntaxError:
+            continue
+        if not isinstance(tree.body, ast.Call):
+            continue
+        for keyword in tree.body.keywords:
+            if keyword.arg == "meta":
+                try:
+                    meta = ast.literal_eval(keyword.value)  # literals only: never evaluates code
+                except (ValueError, SyntaxError, TypeError, RecursionError):
+                    return None
+                return meta if isinstance(meta, dict) else None
+    return None
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _find_sql(project_dir: Path, model_paths: list[str], model: str) -> Path | None:
+    for model_path in model_paths:
+        for path in sorted((project_dir / model_path).rglob(f"{model}.sql")):
+            return path
+    return None
+
+
+def _folder_config(
+    project: dict[str, Any], folder: tuple[str, ...]
+) -> tuple[tuple[str, dict[str, Any]] | None, str | None]:
+    """Folder-level ``+meta`` and ``+group`` from ``dbt_project.yml``, as dbt resolves them.
+
+    ``+meta`` dicts merge key by key, the deepest folder winning; ``+group`` is replaced.
+    """
+    models = project.get("models")
+    name = project.get("name")
+    level = models.get(name) if isinstance(models, dict) and isinstance(name, str) else None
+    merged: dict[str, Any] = {}
+    where = owner_where = f"models.{name}"
+    group: str | None = None
+    for part in (None, *folder):
+        if part is not None:
+            level = level.get(part) if isinstance(level, dict) else None
+            where += f".{part}"
+        if not isinstance(level, dict):
+            break
+        meta = level.get("+meta", level.get("meta"))
+        if isinstance(meta, dict):
+            merged.update(meta)
+            owner_where = where if {"owner", "owners"} & meta.keys() else owner_where
+        found_group = level.get("+group", level.get("group"))
+        group = found_group if isinstance(found_group, str) else group
+    return ((f"dbt_project.yml:{owner_where}.+meta", merged) if merged else None), group
+
+
+def _schema_files(project_dir: Path, model_paths: list[str], looked_in: list[str]) -> Iterator[Path]:
+    count = 0
+    for model_path in model_paths:
+        looked_in.append(f"{model_path}/**/*.yml|yaml")
+        for path in sorted((project_dir / model_path).rglob("*")):
+            if path.suffix in (".yml", ".yaml") and path.is_file():
+                count += 1
+                if count > _MAX_FILES:
+                    looked_in.append(f"(stopped after {_MAX_FILES} schema files)")
+                    return
+                yield path
+
+
+def _scan_schema_file(
+    path: Path, root: Path, model: str, found: FileDeclarations, groups: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    rel = _rel(path, root)
+    try:
+        text = (
+            path.read_text(encoding="utf-8", errors="replace") if path.stat().st_size <= MAX_BYTES else None
+        )
+    except OSError:
+        text = None
+    if text is not None and model not in text and "groups" not in text:
+        return  # cheap pre-check: a file naming neither the model nor a group declares nothing for it
+    doc, problem = load_yaml_file(path)
+    if problem:
+        found.looked_in.append(f"{rel} ({problem})")
+        return
+    if not isinstance(doc, dict):
+        return
+    for group in doc.get("groups") or ():
+        if (
+            isinstance(group, dict)
+            and isinstance(group.get("name"), str)
+            and isinstance(group.get("owner"), dict)
+        ):
+            groups[group["name"]] = (f"{rel}:groups.{group['name']}.owner", group["owner"])
+    for index, entry in enumerate(doc.get("models") or ()):
+        if not (isinstance(entry, dict) and entry.get("name") == model):
+            continue
+        found.looked_in.append(rel)
+        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        for key, meta in (
+            (f"models[{index}].config.meta", config.get("meta")),
+            (f"models[{index}].meta", entry.get("meta")),
+        ):
+            if isinstance(meta, dict):
+                found.yaml_meta.append((rel, key, meta))
+        group = config.get("group", entry.get("group"))
+        if isinstance(group, str):
+            found.group = group

@@ -1,0 +1,227 @@
+"""``notify_owners``: the owner_notifier specialist's whole job, as a plain function.
+
+Find what failed, resolve each failed node's owners, ping each resolved owner once in the
+incident thread, and return a Finding (``details`` is documented in this folder's README).
+It never raises into the chord: whatever goes wrong comes back as an ``unavailable`` finding.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from owner_notifier.mentions import Mention, resolve_mention
+from owner_notifier.owners import Declared, Project, Resolution, open_project, resolve_owner
+from owner_notifier.targets import FailedTarget, find_targets
+from shared.contracts import Evidence, Finding, FindingStatus, Incident, Specialist
+from shared.errors import IncidentCommanderError
+from shared.ports import IncidentSink, UserDirectory
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+_SPECIALIST = Specialist.OWNER_NOTIFIER
+
+
+@dataclass
+class _Ping:
+    """Everything one mention is pinged about (an owner of several failed models gets one message)."""
+
+    models: list[str] = field(default_factory=list)
+    failure: str | None = None
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def notify_owners(
+    incident: Incident,
+    settings: Settings,
+    *,
+    sink: IncidentSink,
+    directory: UserDirectory,
+    once: Callable[[str], bool],
+) -> Finding:
+    """Resolve and ping the owners of what failed in ``incident``.
+
+    ``once(key)`` must return True only the first time it sees ``key`` (Redis ``SET NX`` in production).
+    """
+    started = time.perf_counter()
+    try:
+        finding = _notify(incident, settings, sink=sink, directory=directory, once=once)
+    except Exception as exc:  # a specialist degrades instead of failing the chord
+        log.exception("owner_notifier failed", extra={"incident_id": incident.incident_id})
+        finding = Finding.unavailable(_SPECIALIST, f"owner lookup failed: {exc.__class__.__name__}: {exc}")
+    return finding.model_copy(update={"elapsed_ms": (time.perf_counter() - started) * 1000})
+
+
+def _notify(
+    incident: Incident,
+    settings: Settings,
+    *,
+    sink: IncidentSink,
+    directory: UserDirectory,
+    once: Callable[[str], bool],
+) -> Finding:
+    project_dir = settings.dbt_project_dir
+    if project_dir is None:
+        return Finding.unavailable(_SPECIALIST, "no dbt project configured (DBT_PROJECT_DIR is not set)")
+    if not project_dir.is_dir():
+        return Finding.unavailable(_SPECIALIST, f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
+    project = open_project(project_dir, owners_file=settings.owners_file)
+    if project.manifest is None and not (project_dir / "dbt_project.yml").is_file():
+        return Finding.unavailable(
+            _SPECIALIST, f"{project_dir} has neither target/manifest.json nor dbt_project.yml"
+        )
+    targets, targets_looked_in = find_targets(incident.trigger, project, target_dir=project_dir / "target")
+    if not targets:
+        return Finding(
+            specialist=_SPECIALIST,
+            status=FindingStatus.EMPTY,
+            summary=f"no failed dbt node found for task {incident.trigger.task_id} "
+            f"(looked in: {', '.join(targets_looked_in)})"[:1_000],
+            details={
+                "owners": [],
+                "downstream": {"models": [], "exposures": []},
+                "failed_nodes": [],
+                "targets_looked_in": targets_looked_in,
+            },
+        )
+    owners: list[dict[str, Any]] = []
+    evidence: list[Evidence] = []
+    pings: dict[str, _Ping] = {}
+    no_owner: list[str] = []
+    for target in targets:
+        for owner_of in target.owner_of:
+            resolution = resolve_owner(project, owner_of)
+            if not resolution.declared:
+                no_owner.append(resolution.no_owner_sentence)
+                owners.append(_entry(target, resolution, None, None))
+            for declared in resolution.declared:
+                mention = resolve_mention(
+                    declared.owner, directory=directory, teams=project.teams, team_keys=declared.team_keys
+                )
+                entry = _entry(target, resolution, declared, mention)
+                owners.append(entry)
+                evidence.append(
+                    Evidence(
+                        source=declared.evidence[:500],
+                        text=f"{resolution.model}: owner {declared.owner!r}"[:2_000],
+                    )
+                )
+                if mention.slack:
+                    ping = pings.setdefault(mention.slack, _Ping())
+                    if resolution.model not in ping.models:
+                        ping.models.append(resolution.model)
+                    ping.failure = ping.failure or target.failure_class
+                    ping.entries.append(entry)
+    for slack, ping in pings.items():
+        _ping(incident, sink, once, slack, ping)
+    return _finding(targets, owners, evidence, no_owner, project, targets_looked_in)
+
+
+def _entry(
+    target: FailedTarget, resolution: Resolution, declared: Declared | None, mention: Mention | None
+) -> dict[str, Any]:
+    return {
+        "model": resolution.model,
+        "unique_id": resolution.unique_id,
+        "failed_node": target.name,
+        "owner": declared.owner if declared else None,
+        "source": declared.source if declared else None,
+        "slack": mention.slack if mention else None,
+        "resolved_by": mention.via if mention else None,
+        "note": mention.note if mention else None,
+        "looked_in": list(resolution.looked_in),
+        "pinged": False,
+    }
+
+
+def _ping(
+    incident: Incident, sink: IncidentSink, once: Callable[[str], bool], slack: str, ping: _Ping
+) -> None:
+    context = {"incident_id": incident.incident_id, "owner": slack}
+    if not once(f"{incident.incident_id}:ping:{slack}"):
+        log.info("owner already pinged for this incident", extra=context)
+        for entry in ping.entries:
+            entry.update(
+                pinged=True, note=entry["note"] or "already pinged by an earlier run of this incident"
+            )
+        return
+    failure = f" failed ({_escape(ping.failure)})" if ping.failure else " failed"
+    text = (
+        f"{slack} you are the declared owner of {_escape(', '.join(ping.models))}, which{failure} "
+        f"in incident {incident.incident_id} ({incident.trigger.dag_id}.{incident.trigger.task_id}). "
+        "Triage is in this thread."
+    )
+    try:
+        sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text)
+    except IncidentCommanderError as exc:  # the claim stays taken: better one missed ping than a ping storm
+        log.warning("owner ping failed: %s", exc, extra=context)
+        for entry in ping.entries:
+            entry["note"] = f"ping failed: {exc}"
+        return
+    for entry in ping.entries:
+        entry["pinged"] = True
+
+
+def _finding(
+    targets: list[FailedTarget],
+    owners: list[dict[str, Any]],
+    evidence: list[Evidence],
+    no_owner: list[str],
+    project: Project,
+    targets_looked_in: list[str],
+) -> Finding:
+    declared = [o for o in owners if o["owner"] is not None]
+    parts = [
+        f"{o['model']} → {o['slack'] or o['owner']} ({o['source']}"
+        + ("" if o["slack"] else ", not a Slack mention: not pinged")
+        + ")"
+        for o in declared
+    ]
+    summary = "; ".join(parts + no_owner)
+    details: dict[str, Any] = {
+        "owners": owners,
+        "downstream": _downstream(targets, project),
+        "failed_nodes": [
+            {
+                "name": t.name,
+                "unique_id": t.unique_id,
+                "resource_type": t.resource_type,
+                "failure_class": t.failure_class,
+                "found_by": t.found_by,
+            }
+            for t in targets
+        ],
+        "targets_looked_in": targets_looked_in,
+    }
+    status = FindingStatus.OK if declared else FindingStatus.EMPTY
+    return Finding(
+        specialist=_SPECIALIST,
+        status=status,
+        summary=_cut(summary, 1_000),
+        details=details,
+        evidence=tuple(evidence[:50]),
+    )
+
+
+def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, list[str]]:
+    models: list[str] = []
+    exposures: list[str] = []
+    if project.manifest is not None:
+        for target in targets:
+            for uid in target.owner_of if target.resource_type == "test" else (target.unique_id or "",):
+                impact = project.manifest.downstream(uid)
+                models += [m for m in impact["models"] if m not in models]
+                exposures += [e for e in impact["exposures"] if e not in exposures]
+    return {"models": models, "exposures": exposures}
+
+
+def _escape(text: str) -> str:
+    """Slack's three control characters; everything else is plain text already."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

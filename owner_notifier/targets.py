@@ -1,0 +1,138 @@
+"""What failed, found by this specialist on its own (the chord runs the specialists in parallel).
+
+In order: the model named in the trigger; else the failed nodes in ``target/run_results.json``
+(status error, fail or runtime error), else stale sources in ``target/sources.json`` (freshness);
+else a manifest node whose name matches the Airflow task id. A failing test answers to the owner
+of the node it tests (``attached_node``, else its ``depends_on``); a source, to the source's owner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from owner_notifier.manifest import ManifestIndex
+from owner_notifier.owners import Project
+from shared.contracts import Trigger
+
+FAILED = frozenset({"error", "fail", "runtime error"})
+_MAX_TARGETS = 20
+_DBT_ERROR = re.compile(
+    r"\b((?:Database|Runtime|Compilation|Dependency|Parsing|Binder|Catalog|Conversion) Error)\b"
+)
+_PY_ERROR = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Timeout))\b")
+_TASK_AFFIXES = re.compile(r"^(?:dbt_)?(?:run_|test_|build_)?(?P<name>.+?)(?:[._](?:run|test|build|seed))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class FailedTarget:
+    """One failed dbt node and the node(s) whose owner answers for it."""
+
+    name: str
+    unique_id: str | None
+    resource_type: str  # model, test, source, ... ("model" when only a name is known)
+    owner_of: tuple[str, ...]  # unique ids (or names) to resolve owners for
+    failure_class: str | None
+    found_by: str  # trigger.model, run_results.json, sources.json, task_id
+
+
+def find_targets(
+    trigger: Trigger, project: Project, *, target_dir: Path | None
+) -> tuple[list[FailedTarget], list[str]]:
+    """The failed nodes for ``trigger``, and the places looked in."""
+    manifest = project.manifest
+    hint = failure_class(trigger.exception)
+    if trigger.model:
+        return [_target(manifest, trigger.model, hint, "trigger.model")], ["trigger.model"]
+    looked_in = ["trigger.model (not set)"]
+    for artifact in ("run_results.json", "sources.json"):
+        if target_dir is None:
+            break
+        failed = _failed_in(target_dir / artifact, looked_in)
+        if failed:
+            targets = [_target(manifest, uid, _class_of(result) or hint, artifact) for uid, result in failed]
+            return targets[:_MAX_TARGETS], looked_in
+    if manifest is not None:
+        looked_in.append(f"manifest node named like task {trigger.task_id}")
+        for name in _task_names(trigger.task_id):
+            if manifest.lookup(name):
+                return [_target(manifest, name, hint, "task_id")], looked_in
+    return [], looked_in
+
+
+def failure_class(text: str | None) -> str | None:
+    """A short failure class from an exception or dbt message: "Database Error", "KeyError", ..."""
+    if not text:
+        return None
+    found = _DBT_ERROR.search(text) or _PY_ERROR.search(text)
+    return found.group(1) if found else None
+
+
+def _class_of(result: dict[str, Any]) -> str | None:
+    status = result.get("status")
+    if status == "fail":
+        failures = result.get("failures")
+        return f"test failed ({failures} failing rows)" if isinstance(failures, int) else "test failed"
+    if str(result.get("unique_id", "")).startswith("source.") and "max_loaded_at" in result:
+        return "source freshness: stale"
+    return failure_class(result.get("message")) or (f"dbt {status}" if status else None)
+
+
+def _failed_in(path: Path, looked_in: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        looked_in.append(f"target/{path.name} (not found)")
+        return []
+    except (OSError, ValueError) as exc:
+        looked_in.append(f"target/{path.name} (unusable: {exc.__class__.__name__})")
+        return []
+    looked_in.append(f"target/{path.name}")
+    results = doc.get("results") if isinstance(doc, dict) else None
+    return [
+        (r["unique_id"], r)
+        for r in results or ()
+        if isinstance(r, dict) and r.get("status") in FAILED and isinstance(r.get("unique_id"), str)
+    ]
+
+
+def _target(
+    manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: str
+) -> FailedTarget:
+    nodes = manifest.lookup(name_or_uid) if manifest else []
+    node = next((n for n in nodes if n.resource_type == "model"), nodes[0] if nodes else None)
+    if node is None:
+        kind = name_or_uid.split(".", 1)[0] if name_or_uid.count(".") >= 2 else "model"
+        return FailedTarget(
+            name_or_uid.rsplit(".", 1)[-1] if kind != "model" else name_or_uid,
+            None,
+            kind,
+            (name_or_uid,),
+            failure,
+            found_by,
+        )
+    owner_of: tuple[str, ...] = (node.unique_id,)
+    if node.resource_type == "test":
+        tested = (
+            (node.attached_node,)
+            if node.attached_node
+            else tuple(
+                d for d in node.depends_on if d.startswith(("model.", "source.", "snapshot.", "seed."))
+            )
+        )
+        owner_of = tested or owner_of
+    return FailedTarget(node.name, node.unique_id, node.resource_type, owner_of, failure, found_by)
+
+
+def _task_names(task_id: str) -> list[str]:
+    """Names a task id may stand for: itself, its dotted parts (last first), without run_/_run affixes."""
+    names = [task_id]
+    for part in reversed(task_id.split(".")):
+        match = _TASK_AFFIXES.match(part)
+        for name in (part, match["name"] if match else part):
+            if name not in names and name not in ("run", "test", "build", "seed"):
+                names.append(name)
+    return names
