@@ -46,6 +46,8 @@ def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str) -> Opened
     claim = store.claim(trigger.dedup_key, owner_task_id=task_id)
     if not claim.is_new:
         log.info("duplicate trigger %s (incident %s)", trigger.dedup_key, claim.incident_id or "being opened")
+        if claim.incident_id:
+            store.publish(claim.incident_id, "duplicate", trigger.model_dump_json())
         return Opened(incident=None, duplicate_of=claim.incident_id or trigger.dedup_key)
     incident = store.get_incident(claim.incident_id)
     if incident is None:

@@ -1,0 +1,89 @@
+"""Helpers for the end-to-end tests: settings pointing at a running stack, waiting for events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from incident_cli.stack import Stack
+from shared.contracts import Report
+from shared.incident_store import IncidentStore
+from shared.settings import Settings, get_settings, load_settings
+from tests.conftest import SAMPLE, sample_env
+from tests.slack_server import SlackServer
+
+RUN_ID = "scheduled__2026-11-23T03:00:00+00:00"
+
+
+class AirflowException(Exception):
+    """Stands in for airflow.exceptions.AirflowException (Airflow is not a dependency)."""
+
+
+def airflow3_context(*, task_id: str = "fct_orders", try_number: int = 1) -> dict[str, Any]:
+    """A task-level callback context shaped like Airflow 3.3's (see tests/fixtures/airflow/contexts)."""
+    ti = SimpleNamespace(dag_id="hourly_marts", task_id=task_id, run_id=RUN_ID, try_number=try_number,
+                         max_tries=0, map_index=-1, state="failed",
+                         log_url=f"http://localhost:8080/dags/hourly_marts/runs/{RUN_ID}/tasks/{task_id}"
+                                 f"?try_number={try_number}")
+    dag_run = SimpleNamespace(dag_id="hourly_marts", run_id=RUN_ID, logical_date=None, run_type="scheduled")
+    return {"ti": ti, "task_instance": ti, "dag_run": dag_run, "run_id": RUN_ID, "params": {},
+            "exception": AirflowException("Bash command failed. The command returned a non-zero exit code 1.")}
+
+
+def settings_for(stack: Stack, env: dict[str, str]) -> Settings:
+    wenv = stack.worker_env
+    return load_settings(**env, CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
+                         CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"])
+
+
+def wait_for(store: IncidentStore, incident_id: str, kind: str, *, timeout_s: float = 60) -> str:
+    """The payload of the first ``kind`` event of the incident."""
+    after, deadline = "0", time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for entry_id, got, data in store.events(incident_id, after=after, block_ms=200):
+            after = entry_id
+            if got == kind:
+                return data
+    raise AssertionError(f"no {kind!r} event for {incident_id} within {timeout_s} s")
+
+
+def wait_for_incident_id(store: IncidentStore, dedup_key: str, *, timeout_s: float = 30) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = store.incident_id_for(dedup_key)
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no incident opened for {dedup_key} within {timeout_s} s")
+
+
+def wait_for_report(store: IncidentStore, incident_id: str, *, timeout_s: float = 60) -> Report:
+    return Report.model_validate_json(wait_for(store, incident_id, "report", timeout_s=timeout_s))
+
+
+@pytest.fixture
+def env(slack_api: SlackServer, tmp_path: Path) -> dict[str, str]:
+    return sample_env(slack_api, tmp_path)
+
+
+@pytest.fixture
+def producer_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Configure the producer the way an Airflow worker is configured: by environment variables."""
+
+    def configure(stack: Stack, env: dict[str, str]) -> Settings:
+        for key, value in {**env, "CELERY_BROKER_URL": stack.worker_env["CELERY_BROKER_URL"],
+                           "CELERY_RESULT_BACKEND": stack.worker_env["CELERY_RESULT_BACKEND"]}.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        return get_settings()
+
+    yield configure
+    get_settings.cache_clear()
+
+
+__all__ = ["SAMPLE", "airflow3_context", "settings_for", "wait_for", "wait_for_incident_id", "wait_for_report"]

@@ -1,0 +1,182 @@
+"""End to end on real parts: Redis, the four workers as processes, slack-sdk against the test server.
+
+Given an Airflow-shaped failure, when it goes through the producer, then exactly one top-level
+post in #incidents carries the four sections, with each specialist's reply in its thread, and
+no failure mode (duplicates, a raising or killed specialist, a 429) changes that count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from commander.producer import make_failure_callback, send_trigger, trigger_incident_commander
+from incident_cli.stack import Stack
+from shared.contracts import FindingStatus, ReportStatus, Specialist, Trigger
+from shared.incident_store import IncidentStore
+from tests.integration.conftest import (
+    RUN_ID,
+    airflow3_context,
+    settings_for,
+    wait_for,
+    wait_for_incident_id,
+    wait_for_report,
+)
+from tests.slack_server import SlackServer
+
+pytestmark = pytest.mark.integration
+
+SECTIONS = ("ROOT CAUSE", "IMPACT", "OWNER", "NEXT ACTION")
+DEDUP_KEY = f"hourly_marts:fct_orders:{RUN_ID}:-1:1"
+
+
+def _store(stack: Stack) -> IncidentStore:
+    return IncidentStore.from_url(stack.worker_env["CELERY_RESULT_BACKEND"])
+
+
+def _top_level_text(slack: SlackServer) -> str:
+    [message] = slack.top_level_messages("#incidents")
+    return str(message.get("text", "")) + " " + str(message.get("blocks", ""))
+
+
+def _specialist_replies(slack: SlackServer, thread_ts: str) -> dict[str, int]:
+    counts = {s.value: 0 for s in Specialist}
+    for call in slack.calls("chat.postMessage"):
+        if call.params.get("thread_ts") == thread_ts:
+            text = str(call.params.get("text", ""))
+            for name in counts:
+                if name.replace("_", " ") in text.lower() or name in text:
+                    counts[name] += 1
+    return counts
+
+
+def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any) -> None:
+    stack = make_stack(env)
+    producer_env(stack, env)
+
+    # Given a task-level callback, as Airflow 3 calls it
+    make_failure_callback(model="fct_orders")(airflow3_context())
+
+    store = _store(stack)
+    incident_id = wait_for_incident_id(store, DEDUP_KEY)
+    report = wait_for_report(store, incident_id)
+
+    assert report.status is ReportStatus.COMPLETE, report.findings
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+    text = _top_level_text(slack_api)
+    for section in SECTIONS:
+        assert section in text
+    assert incident_id in text
+    [opening] = slack_api.top_level_messages("#incidents")
+    assert len(slack_api.calls("chat.update")) == 1
+    replies = _specialist_replies(slack_api, opening["ts"])
+    assert replies == {s.value: 1 for s in Specialist}, replies
+    # the root cause comes from the real log, not from the exception text Airflow carried
+    log_finding = next(f for f in report.findings if f.specialist is Specialist.LOG_ANALYZER)
+    assert log_finding.status is FindingStatus.OK
+    assert not report.root_cause.startswith("Airflow reported")
+
+
+def test_the_same_failure_reported_twice_gives_one_incident(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any) -> None:
+    stack = make_stack(env)
+    producer_env(stack, env)
+
+    # Airflow fires the callback twice for one failure (#27614)
+    trigger_incident_commander(airflow3_context())
+    trigger_incident_commander(airflow3_context())
+
+    store = _store(stack)
+    incident_id = wait_for_incident_id(store, DEDUP_KEY)
+    wait_for_report(store, incident_id)
+    wait_for(store, incident_id, "duplicate")
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+    assert len([c for c in slack_api.calls("chat.postMessage") if not c.params.get("thread_ts")]) == 1
+
+    # a later attempt (try 2) is a new failure, and a new incident
+    trigger_incident_commander(airflow3_context(try_number=2))
+    second = wait_for_incident_id(store, DEDUP_KEY.replace(":1", ":2"))
+    wait_for_report(store, second)
+    assert second != incident_id
+    assert len(slack_api.top_level_messages("#incidents")) == 2
+
+
+@pytest.mark.parametrize("fault", ["owner_notifier:raise", "query_profiler:raise"])
+def test_a_specialist_that_raises_is_reported_unavailable(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, fault: str) -> None:
+    env = {**env, "INCIDENT_FAULT_INJECTION": fault}
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    assert send_trigger(trigger, settings=settings).status == "sent"
+
+    store = _store(stack)
+    report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    broken = Specialist(fault.split(":")[0])
+    statuses = {f.specialist: f for f in report.findings}
+    assert report.status is ReportStatus.DEGRADED
+    assert statuses[broken].status is FindingStatus.UNAVAILABLE
+    assert "fault injected" in statuses[broken].summary
+    assert all(f.status is not FindingStatus.UNAVAILABLE for s, f in statuses.items() if s is not broken)
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+    assert "unavailable" in _top_level_text(slack_api).lower()
+
+
+def test_a_specialist_killed_every_attempt_still_gives_one_degraded_post(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    # SIGKILL of the pool process, on every attempt: retried twice, then the chord's errback
+    env = {**env, "INCIDENT_FAULT_INJECTION": "log_analyzer:kill"}
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders",
+                      exception="AirflowException: Bash command failed.")
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    log_finding = next(f for f in report.findings if f.specialist is Specialist.LOG_ANALYZER)
+    assert report.status is ReportStatus.DEGRADED
+    assert log_finding.status is FindingStatus.UNAVAILABLE
+    assert "died" in log_finding.summary
+    # the root cause falls back to what Airflow said, and says why
+    assert report.root_cause.startswith("Airflow reported: AirflowException: Bash command failed.")
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+    assert stack.workers["log_analyzer"].poll() is None  # the worker replaced its child and lives on
+
+
+def test_a_specialist_killed_once_is_redelivered_and_the_report_is_complete(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    env = {**env, "INCIDENT_FAULT_INJECTION": "log_analyzer:kill-once"}
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    assert report.status is ReportStatus.COMPLETE, report.findings
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+    [opening] = slack_api.top_level_messages("#incidents")
+    assert _specialist_replies(slack_api, opening["ts"])["log_analyzer"] == 1
+
+
+def test_slack_rate_limit_is_retried_and_posts_once(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+    slack_api.rate_limit("chat.postMessage", times=1, retry_after_s=1)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    top_level_calls = [c for c in slack_api.calls("chat.postMessage") if not c.params.get("thread_ts")]
+    assert len(top_level_calls) == 2  # the 429, then the retry
+    assert len(slack_api.top_level_messages("#incidents")) == 1
