@@ -1,0 +1,99 @@
+"""The log analyzer's public functions: ``analyze_log`` (pure, on one log) and ``analyze_incident``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from log_analyzer.catalog import Catalog, load_catalog
+from log_analyzer.dbt_artifacts import RunResults, project_name, read_run_results
+from log_analyzer.engine import Candidate, Scanner
+from log_analyzer.models import ErrorClass, LogAnalysis
+from log_analyzer.normalize import pieces
+from log_analyzer.reader import GATE, iter_lines
+from log_analyzer.report import build_analysis, no_failure
+
+GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
+
+
+def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run_results: Path | None = None,
+                model: str | None = None, dbt_project_dir: Path | None = None,
+                task: str | None = None) -> LogAnalysis:
+    """Find the root failure in one log (a path, log text or lines) and, if given, run_results.json.
+
+    ``model`` prefers that dbt model's failure; ``dbt_project_dir`` names the project so that
+    node names become unique_ids; ``task`` is the Airflow task to name when no dbt node failed.
+    """
+    catalog = load_catalog()
+    scanner = Scanner(catalog)
+    source = _scan(lines_or_path, scanner)
+    results = read_run_results(run_results) if run_results is not None else None
+    project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
+    if results is not None and project is None and results.failed:
+        project = results.failed[0].unique_id.split(".")[1]
+    return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task,
+                   source=source)
+
+
+def _scan(lines_or_path: Path | str | Iterable[str | bytes] | None, scanner: Scanner) -> str:
+    if lines_or_path is None:
+        return "run_results.json"
+    if isinstance(lines_or_path, str) and ("\n" in lines_or_path or not Path(lines_or_path).is_file()):
+        lines_or_path = lines_or_path.splitlines()
+    if isinstance(lines_or_path, str | Path):
+        path = Path(lines_or_path)
+        gate = GATE if path.stat().st_size > GATE_MIN_BYTES else None
+        with path.open("rb") as stream:
+            for number, raw in iter_lines(stream, gate=gate):
+                for piece in pieces(raw):
+                    scanner.feed(number, piece)
+        return str(path)
+    for number, raw in enumerate(lines_or_path, start=1):
+        for piece in pieces(raw):
+            scanner.feed(number, piece)
+    return "text"
+
+
+def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, model: str | None,
+            project: str | None, task: str | None, source: str) -> LogAnalysis:
+    skipped = tuple(dict.fromkeys((results.skipped if results else ()) or scanner.skipped))
+    cands = scanner.candidates()
+    target = None
+    if results is not None and results.failed:
+        target = next((n for n in results.failed if model and n.name == model), results.failed[0])
+        model = target.name
+    best = _pick(cands, model)
+    if best is None and target is not None:
+        best = _from_message(target.message, catalog)
+    if best is None or (scanner.success_seen and best.match.rank < 50 and target is None):
+        template = scanner.miner.most_salient()
+        if template is None or best is not None or scanner.success_seen:
+            return no_failure(source, skipped)
+        return build_analysis(catalog, None, cands, source=source, project=project, task=task,
+                              skipped=skipped, template=template)
+    if best.node and best.node.startswith("source ") and "." not in best.node:
+        table = best.node.split(" ", 1)[1]
+        best = Candidate(best.match, f"source {scanner.sources.get(table, table)}", best.header, best.count)
+    return build_analysis(catalog, best, cands, source=source, project=project, task=task,
+                          skipped=skipped, unique_id=target.unique_id if target else None,
+                          run_results_message=target.message if target else None)
+
+
+def _pick(cands: list[Candidate], model: str | None) -> Candidate | None:
+    if not cands:
+        return None
+
+    def score(c: Candidate) -> tuple[bool, bool, int, bool, int]:
+        on_model = bool(model and c.node and c.node.split(".")[-1].split(" ")[-1] == model)
+        known = c.match.error_class is not ErrorClass.UNKNOWN
+        return (on_model, known, c.match.rank, c.node is not None, -c.match.line)
+
+    return max(cands, key=score)
+
+
+def _from_message(message: str, catalog: Catalog) -> Candidate | None:
+    scanner = Scanner(catalog)
+    for number, line in enumerate(message.splitlines(), start=1):
+        for piece in pieces(line):
+            scanner.feed(number, piece)
+    return _pick(scanner.candidates(), None)

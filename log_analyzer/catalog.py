@@ -1,0 +1,72 @@
+"""The signature catalog: ``signatures.yaml`` loaded, validated and compiled once."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from log_analyzer.models import ErrorClass, Match
+
+CATALOG_PATH = Path(__file__).with_name("signatures.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    id: str
+    origin: str
+    error_class: ErrorClass
+    when: tuple[str, ...]  # lower-case literals; one must be in the lower-cased line
+    pattern: re.Pattern[str]
+    rank: int
+    header: bool
+    runbook: str | None
+    example: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    signatures: tuple[Signature, ...]
+    runbooks: dict[str, str]
+
+    def runbook_for(self, error_class: ErrorClass, signature_id: str | None = None) -> str:
+        for sig in self.signatures:
+            if sig.id == signature_id and sig.runbook:
+                return sig.runbook
+        return self.runbooks.get(error_class.value, self.runbooks["unknown"])
+
+    def match(self, text: str, line: int) -> Match | None:
+        """The best-ranked signature matching ``text`` (a cleaned line), or None."""
+        lowered = text.lower()
+        for sig in self.signatures:  # highest rank first: the first hit is the best
+            if not any(w in lowered for w in sig.when):
+                continue
+            m = sig.pattern.search(text)
+            if m is not None:
+                extracted = tuple((k, v) for k, v in m.groupdict().items() if v)
+                return Match(sig.id, sig.origin, sig.error_class, sig.rank, line, text, extracted, sig.header)
+        return None
+
+
+@functools.cache
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    """Read and compile the catalog; a bad entry fails loudly naming its id."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    sigs = []
+    for entry in raw["signatures"]:
+        try:
+            sigs.append(Signature(
+                id=entry["id"], origin=entry["origin"], error_class=ErrorClass(entry["class"]),
+                when=tuple(w.lower() for w in str(entry.get("when", "")).split("|")),
+                pattern=re.compile(entry["pattern"]), rank=int(entry["rank"]),
+                header=bool(entry.get("header", False)), runbook=entry.get("runbook"),
+                example=entry.get("example"),
+            ))
+        except (KeyError, ValueError, re.error) as exc:
+            raise ValueError(f"bad signature {entry.get('id', '?')!r} in {path}: {exc}") from exc
+    # Highest rank first, so ``match`` can stop trying weaker signatures early.
+    sigs.sort(key=lambda s: -s.rank)
+    return Catalog(signatures=tuple(sigs), runbooks=dict(raw["classes"]))

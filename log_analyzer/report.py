@@ -1,0 +1,102 @@
+"""Turn the chosen candidate into a ``LogAnalysis``: node id, one-line root cause, evidence, runbook."""
+
+from __future__ import annotations
+
+from log_analyzer.catalog import Catalog
+from log_analyzer.engine import Candidate
+from log_analyzer.models import ErrorClass, LogAnalysis
+from log_analyzer.templates import Template
+from shared.contracts import Evidence
+from shared.redact import clean
+
+ROOT_CAUSE_CHARS = 400
+EVIDENCE_CHARS = 1_000
+MAX_EVIDENCE = 5
+_RTYPES = ("model", "test", "seed", "snapshot", "source", "unit_test", "sql_operation", "macro")
+
+
+def no_failure(source: str, skipped: tuple[str, ...]) -> LogAnalysis:
+    return LogAnalysis(error_class=None, failed_node=None, root_cause="no failure found in the log",
+                       skipped=skipped, source=source)
+
+
+def build_analysis(catalog: Catalog, best: Candidate | None, cands: list[Candidate], *, source: str,
+                   project: str | None, task: str | None, skipped: tuple[str, ...],
+                   template: Template | None = None, unique_id: str | None = None,
+                   run_results_message: str | None = None) -> LogAnalysis:
+    if best is None:
+        assert template is not None
+        where = f" in task {task}" if task else ""
+        text = f"unknown{where}: {template.example} (seen {template.count}x)"
+        return LogAnalysis(
+            error_class=ErrorClass.UNKNOWN, failed_node=task, root_cause=_clean(text, ROOT_CAUSE_CHARS),
+            evidence=(Evidence(source=source, line=template.first_line, text=_clean(template.example)),),
+            skipped=skipped, runbook=catalog.runbook_for(ErrorClass.UNKNOWN),
+            step=f"template: {template.pattern}",
+            source=source)
+    match = best.match
+    error_class = match.error_class
+    if error_class is ErrorClass.UNKNOWN and best.header is not None:
+        error_class = _class_from_header(best.header.text)
+    node_id = unique_id or _unique_id(best.node, project)
+    label = _label(best.node) or (f"task {task}" if task else None)
+    detail = match.text
+    key = match.key_object
+    if key and key not in detail:
+        detail = f"{detail} ({key})"
+    root = f"{error_class.value} in {label}: {detail}" if label else f"{error_class.value}: {detail}"
+    evidence = _evidence(best, cands, source)
+    if run_results_message and not evidence:
+        evidence = (Evidence(source="run_results.json", text=_clean(run_results_message)),)
+    return LogAnalysis(
+        error_class=error_class, failed_node=node_id or task, root_cause=_clean(root, ROOT_CAUSE_CHARS),
+        evidence=evidence, skipped=skipped, runbook=catalog.runbook_for(error_class, match.signature_id),
+        step=match.signature_id, source=source)
+
+
+def _clean(text: str, limit: int = EVIDENCE_CHARS) -> str:
+    return clean(text, limit) or ""
+
+
+def _class_from_header(text: str) -> ErrorClass:
+    if text.startswith("Compilation Error") or text.startswith("Parsing Error"):
+        return ErrorClass.COMPILATION_ERROR
+    return ErrorClass.UNKNOWN
+
+
+def _evidence(best: Candidate, cands: list[Candidate], source: str) -> tuple[Evidence, ...]:
+    lines = {best.match.line: best.match.text}
+    if best.header is not None:
+        lines.setdefault(best.header.line, best.header.text)
+    near = sorted((c for c in cands if abs(c.match.line - best.match.line) <= 3), key=lambda c: c.match.line)
+    for c in near:
+        if len(lines) >= MAX_EVIDENCE:
+            break
+        lines.setdefault(c.match.line, c.match.text)
+    return tuple(Evidence(source=source if source != "text" else "log", line=n, text=_clean(t))
+                 for n, t in sorted(lines.items()))
+
+
+def _label(node: str | None) -> str | None:
+    if not node:
+        return None
+    if " " in node:
+        return node
+    parts = node.split(".")
+    if len(parts) >= 3 and parts[0] in _RTYPES:
+        return f"{parts[0]} {'.'.join(parts[2:4] if parts[0] == 'source' else parts[2:3])}"
+    return node
+
+
+def _unique_id(node: str | None, project: str | None) -> str | None:
+    if not node:
+        return None
+    if " " not in node:
+        parts = node.split(".")
+        return node if len(parts) >= 3 and parts[0] in _RTYPES else None
+    rtype, name = node.split(" ", 1)
+    if rtype not in _RTYPES:
+        return None
+    if rtype == "model" and "." in name:  # "main.stg_orders" from "ERROR creating ... model main.stg_orders"
+        name = name.split(".")[-1]
+    return f"{rtype}.{project}.{name}" if project else f"{rtype}.{name}"
