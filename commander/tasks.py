@@ -27,19 +27,6 @@ from shared.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
-# Slack or Redis hiccups: retry with backoff, bounded, well inside the visibility timeout.
-RETRY_OPTIONS: dict[str, Any] = {
-    "autoretry_for": (RetryableError,),
-    "dont_autoretry_for": (PermanentError,),
-    "retry_backoff": 1,
-    "retry_backoff_max": 30,
-    "retry_jitter": True,
-    "max_retries": 6,
-    "acks_late": True,
-    "retry_on_worker_lost": True,
-    "base": CommanderTask,
-}
-
 class CommanderTask(Task):
     """Records every task that fails for good where an operator will see it (``pic:failures``)."""
 
@@ -52,6 +39,19 @@ class CommanderTask(Task):
             log.exception("could not record the failure of %s", task_id)
         log.error("%s[%s] failed for good: %s", self.name, task_id, exc)
 
+
+# Slack or Redis hiccups: retry with backoff, bounded, well inside the visibility timeout.
+RETRY_OPTIONS: dict[str, Any] = {
+    "autoretry_for": (RetryableError,),
+    "dont_autoretry_for": (PermanentError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "acks_late": True,
+    "retry_on_worker_lost": True,
+    "base": CommanderTask,
+}
 
 SPECIALIST_TASKS = (TaskName.ANALYZE_LOGS, TaskName.PROFILE_QUERIES, TaskName.NOTIFY_OWNERS)
 

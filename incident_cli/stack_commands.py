@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -11,36 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from incident_cli.main import REPO_ROOT, _await_incident_id, _settings, _watch, app, console, err
+from incident_cli.main import _await_incident_id, _settings, _watch, app, console, err
+from incident_cli.sample import DEFAULT_SAMPLE, sample_env, sample_trigger
 from incident_cli.stack import Stack, StackError
 
-DEFAULT_SAMPLE = REPO_ROOT / "samples" / "hourly_marts"
 STATE_DIR = Path(".incident-commander")
-
-
-def sample_env(sample: Path) -> dict[str, str]:
-    """Point the specialists at the bundled incident's artifacts."""
-    sample = sample.resolve()
-    return {
-        "DBT_PROJECT_DIR": str(sample / "dbt_project"),
-        "AIRFLOW_LOG_FOLDER": str(sample / "airflow_logs"),
-        "WAREHOUSE_URL": f"file://{sample / 'query_history.json'}",
-    }
-
-
-def sample_trigger(sample: Path, *, run_suffix: str = "") -> Any:
-    """The bundled incident's trigger (``incident.json``), as Airflow would have sent it."""
-    from shared.contracts import Trigger, TriggerSource
-
-    spec = json.loads((sample / "incident.json").read_text())
-    fields = {k: spec[k] for k in ("dag_id", "task_id", "run_id", "try_number", "model", "exception",
-                                   "context", "failed_at", "logical_date") if spec.get(k) is not None}
-    log = (sample / "airflow_logs" / f"dag_id={fields['dag_id']}" / f"run_id={fields['run_id']}"
-           / f"task_id={fields['task_id']}" / f"attempt={fields.get('try_number', 1)}.log")
-    if log.is_file():
-        fields["log_location"] = str(log.resolve())
-    fields["run_id"] = fields["run_id"] + run_suffix
-    return Trigger(**fields, source=TriggerSource.AIRFLOW)
 
 
 @app.command()
