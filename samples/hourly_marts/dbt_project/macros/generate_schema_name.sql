@@ -1,0 +1,8 @@
+{#- Use a custom schema name verbatim (seeds land in `raw`, not `analytics_raw`), as most teams do. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
