@@ -31,6 +31,8 @@ def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run
     project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
     if results is not None and project is None and results.failed:
         project = results.failed[0].unique_id.split(".")[1]
+    if task is None and isinstance(lines_or_path, Path | str) and "task_id=" in str(lines_or_path):
+        task = str(lines_or_path).split("task_id=", 1)[1].split("/", 1)[0]
     return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task,
                    source=source)
 

@@ -69,7 +69,9 @@ class Scanner:
         expired = self._header is not None and line - self._header.line > HEADER_WINDOW_LINES
         if expired and not piece.indented:
             self._header = self._header_node = None
-        match = self.catalog.match(text, line)
+        # the echo of a command line or a traceback's source line is not the error itself
+        echo = text.startswith(("Running command:", "raise ", "File \"", "Tmp dir root"))
+        match = None if echo else self.catalog.match(text, line)
         if match is None:
             self._no_match(line, piece)
         elif match.header:

@@ -1,7 +1,7 @@
 """The log analyzer's worker: ``celery -A log_analyzer.worker worker -Q log_analyzer``."""
 
 import shared.worker_boot  # noqa: F401  (signal handlers)
-from log_analyzer.analyzer import analyze_incident
+from log_analyzer.incident import analyze_incident
 from shared.celery_app import TaskName, make_app
 from shared.contracts import Finding, Incident, Specialist
 from shared.runtime import Runtime

@@ -1,0 +1,40 @@
+"""``incident-commander analyze-log PATH [--run-results FILE] [--json]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from log_analyzer.analyzer import analyze_log
+from log_analyzer.incident import to_finding
+from shared.contracts import dump
+
+
+def analyze_log_command(
+    path: Annotated[Path, typer.Argument(help="A log file: Airflow task log, dbt console output, dbt.log.")],
+    run_results: Annotated[Path | None, typer.Option("--run-results", help="dbt run_results.json")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the finding as JSON.")] = False,
+) -> None:
+    """Print the root failure found in a log (and run_results.json)."""
+    if not path.is_file():
+        typer.echo(f"log file not found: {path}", err=True)
+        raise typer.Exit(2)
+    finding = to_finding(analyze_log(path, run_results=run_results))
+    if json_:
+        typer.echo(json.dumps(dump(finding), indent=2))
+        return
+    console = Console()
+    d = finding.details
+    console.print(f"[bold]ROOT CAUSE[/bold] {escape(finding.summary)}", highlight=False)
+    for label in ("error_class", "failed_node", "step", "runbook"):
+        if d.get(label):
+            console.print(f"  [dim]{label}:[/dim] {escape(str(d[label]))}", highlight=False)
+    if d.get("skipped"):
+        console.print(f"  [dim]skipped:[/dim] {escape(', '.join(map(str, d['skipped'])))}", highlight=False)
+    for ev in finding.evidence:
+        console.print(f"  [dim]{escape(ev.source)}:{ev.line}[/dim] {escape(ev.text)}", highlight=False)

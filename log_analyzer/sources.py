@@ -1,0 +1,141 @@
+"""Where a failed task's log comes from, behind one small Protocol.
+
+    LogSource.resolve() -> Path | str     a local file to stream, or the log text itself
+
+Adapters: ``FileSource`` (a path, e.g. the trigger's log_location), ``AirflowFolderSource``
+(``{AIRFLOW_LOG_FOLDER}/dag_id=…/run_id=…/task_id=…/[map_index=…/]attempt={try}.log``),
+``AirflowApiSource`` (the REST API; v2 with a bearer token, v1 with basic auth; the body is
+streamed to a temporary file), ``TextSource`` (the trigger's exception text). A missing file
+raises ``SourceError``; an API that does not answer raises ``SourceUnavailable``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shared.contracts import Trigger
+from shared.errors import SourceError, SourceUnavailable
+
+API_TIMEOUT_S = 10.0
+MAX_API_BYTES = 2 * 1024 * 1024 * 1024
+
+
+class LogSource(Protocol):
+    description: str
+
+    def resolve(self) -> Path | str:
+        """A local log file, or the log text; raises SourceError / SourceUnavailable."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    path: Path
+
+    @property
+    def description(self) -> str:
+        return str(self.path)
+
+    def resolve(self) -> Path:
+        if not self.path.is_file():
+            raise SourceError(f"log file not found: {self.path}")
+        return self.path
+
+
+@dataclass(frozen=True)
+class TextSource:
+    text: str
+    description: str = "trigger.exception"
+
+    def resolve(self) -> str:
+        return self.text
+
+
+def airflow_log_path(folder: Path, trigger: Trigger) -> Path:
+    """Airflow's default log_filename_template (2.x and 3.x alike)."""
+    path = folder / f"dag_id={trigger.dag_id}" / f"run_id={trigger.run_id}" / f"task_id={trigger.task_id}"
+    if trigger.map_index >= 0:
+        path = path / f"map_index={trigger.map_index}"
+    return path / f"attempt={trigger.try_number}.log"
+
+
+@dataclass(frozen=True)
+class AirflowFolderSource:
+    folder: Path
+    trigger: Trigger
+
+    @property
+    def description(self) -> str:
+        return str(airflow_log_path(self.folder, self.trigger))
+
+    def resolve(self) -> Path:
+        return FileSource(airflow_log_path(self.folder, self.trigger)).resolve()
+
+
+@dataclass(frozen=True)
+class AirflowApiSource:
+    """GET …/taskInstances/{task}/logs/{try}?full_content=true, streamed to a temp file (caller deletes)."""
+
+    base_url: str
+    trigger: Trigger
+    token: str | None = None  # Airflow 3: bearer token, /api/v2
+    user: str | None = None  # Airflow 2: basic auth, /api/v1
+    password: str | None = None
+
+    @property
+    def description(self) -> str:
+        return self.url
+
+    @property
+    def url(self) -> str:
+        t, q = self.trigger, urllib.parse.quote
+        version = "v2" if self.token or not self.user else "v1"
+        return (f"{self.base_url.rstrip('/')}/api/{version}/dags/{q(t.dag_id)}/dagRuns/{q(t.run_id, safe='')}"
+                f"/taskInstances/{q(t.task_id)}/logs/{t.try_number}?full_content=true&map_index={t.map_index}")
+
+    def resolve(self) -> Path:
+        request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        elif self.user:
+            pair = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
+            request.add_header("Authorization", f"Basic {pair}")
+        try:
+            with urllib.request.urlopen(request, timeout=API_TIMEOUT_S) as response:  # noqa: S310
+                return _save(response)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403, 404):
+                raise SourceError(f"Airflow API answered {exc.code} for the task log") from exc
+            raise SourceUnavailable(f"Airflow API answered {exc.code}", retry_after_s=5.0) from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise SourceUnavailable(f"Airflow API unreachable: {exc}", retry_after_s=5.0) from exc
+
+
+def _save(response) -> Path:  # type: ignore[no-untyped-def]
+    """Stream the body to disk; a JSON body's ``content`` (a list of lines or records) becomes lines."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as raw:
+        total = 0
+        while chunk := response.read(1024 * 1024):
+            total += len(chunk)
+            if total > MAX_API_BYTES:
+                break
+            raw.write(chunk)
+    path = Path(raw.name)
+    if path.stat().st_size < 256 * 1024 * 1024 and path.read_bytes()[:1] == b"{":
+        try:
+            content = json.loads(path.read_bytes()).get("content")
+        except ValueError:
+            return path
+        lines = content if isinstance(content, list) else str(content).splitlines()
+        with path.open("w", encoding="utf-8") as out:
+            for item in lines:
+                out.write((json.dumps(item) if isinstance(item, dict) else str(item)) + "\n")
+    return path
