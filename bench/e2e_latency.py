@@ -80,9 +80,14 @@ def floor_latencies(stack: Stack, n: int) -> list[float]:
                                  "--without-gossip", "-l", "WARNING"], cwd=REPO, env=env)
                for q in ("bench_commander", "bench_a", "bench_b", "bench_c")]
     try:
-        from bench.noop_chord import DONE_KEY, app
+        import os
 
-        app.conf.update(broker_url=env["CELERY_BROKER_URL"], result_backend=env["CELERY_RESULT_BACKEND"])
+        from shared.settings import get_settings
+
+        os.environ["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
+        os.environ["CELERY_RESULT_BACKEND"] = env["CELERY_RESULT_BACKEND"]
+        get_settings.cache_clear()
+        from bench.noop_chord import DONE_KEY, app
         client = redis.Redis.from_url(env["CELERY_RESULT_BACKEND"])
         deadline = time.monotonic() + 60
         while len(app.control.ping(timeout=0.5) or []) < 4 + len(stack.workers):

@@ -50,6 +50,10 @@ def celery_config(settings: Settings) -> dict[str, object]:
                  "socket_timeout": 10, "socket_keepalive": True, **_UNACKED_RESTORE}
     return {
         "broker_url": settings.effective_broker_url,
+        # Celery prefers the CELERY_BROKER_URL environment variable over broker_url, but not over
+        # the read/write URLs: so the settings object, not a stray variable, decides.
+        "broker_read_url": settings.effective_broker_url,
+        "broker_write_url": settings.effective_broker_url,
         "result_backend": settings.effective_result_backend,
         # JSON only: pickle is never accepted from the broker.
         "task_serializer": "json",
@@ -80,6 +84,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
 
 def make_app(name: str = "incident-commander", *, settings: Settings | None = None) -> Celery:
     """A Celery app configured for this project; tasks are registered by each service's worker module."""
-    app = Celery(name, set_as_current=False)
-    app.conf.update(celery_config(settings or get_settings()))
+    settings = settings or get_settings()
+    # backend= beats the CELERY_RESULT_BACKEND environment variable, as the settings object should.
+    app = Celery(name, set_as_current=False, backend=settings.effective_result_backend)
+    app.conf.update(celery_config(settings))
     return app

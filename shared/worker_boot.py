@@ -6,7 +6,9 @@ import logging
 
 from celery.signals import after_setup_logger, worker_process_init
 
-from shared.runtime import reset_runtime
+from shared.runtime import get_runtime, reset_runtime
+
+log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s"
 TASK_LOG_FORMAT = ("%(asctime)s %(levelname)s [%(processName)s] %(task_name)s[%(task_id)s] "
@@ -15,7 +17,12 @@ TASK_LOG_FORMAT = ("%(asctime)s %(levelname)s [%(processName)s] %(task_name)s[%(
 
 @worker_process_init.connect
 def _fresh_clients(**_: object) -> None:
+    """New clients in each pool process, built now so the first incident does not pay for them."""
     reset_runtime()
+    try:
+        get_runtime()
+    except Exception:  # a bad setting is reported again, with context, by the first task
+        log.exception("could not build this worker's clients at start-up")
 
 
 @after_setup_logger.connect
