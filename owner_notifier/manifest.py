@@ -8,21 +8,21 @@ names and ``child_map``. Lookups by name or unique id are dict look-ups.
 
 from __future__ import annotations
 
-import json
+import gc
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from owner_notifier.manifest_decode import decode
 from shared.errors import SourceError
 
 _MAX_DOWNSTREAM = 200  # names listed per kind; the count says how many there were in total
 
 
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    """The owner-relevant part of one manifest node or source."""
+class NodeInfo(NamedTuple):
+    """The owner-relevant part of one manifest node or source (a NamedTuple: 10,000 are built cold)."""
 
     unique_id: str
     name: str
@@ -114,55 +114,98 @@ def clear_cache() -> None:
 
 
 def _build(path: Path, raw: bytes) -> ManifestIndex:
+    # Parsing allocates millions of objects and none of them are cyclic garbage: the cyclic GC
+    # would only rescan them again and again (measured: json.loads 1.5 s with it, 0.34 s without).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        doc = json.loads(raw)
+        return _index(path, _decode(path, raw))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _decode(path: Path, raw: bytes) -> Any:
+    try:
+        doc = decode(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), dict):
+    if not isinstance(_get(doc, "nodes"), dict):
         raise SourceError(f"{path} is not a dbt manifest (no 'nodes')")
+    return doc
+
+
+def _index(path: Path, doc: Any) -> ManifestIndex:
     nodes: dict[str, NodeInfo] = {}
     by_name: dict[str, list[str]] = {}
     for section in ("nodes", "sources"):
-        for uid, raw_node in (doc.get(section) or {}).items():
-            if isinstance(raw_node, dict):
-                node = _node(uid, raw_node)
-                nodes[uid] = node
-                by_name.setdefault(node.name, []).append(uid)
-                if section == "sources" and isinstance(raw_node.get("source_name"), str):
-                    by_name.setdefault(f"{raw_node['source_name']}.{node.name}", []).append(uid)
-    groups = {uid: g for uid, g in (doc.get("groups") or {}).items() if isinstance(g, dict)}
-    exposures = {
-        uid: str(e.get("name", uid)) for uid, e in (doc.get("exposures") or {}).items() if isinstance(e, dict)
-    }
-    metadata = doc.get("metadata") or {}
+        for uid, raw_node in (_get(doc, section) or {}).items():
+            if raw_node is None or isinstance(raw_node, (str, int, float, list)):
+                continue
+            node = _node(uid, raw_node) if isinstance(raw_node, dict) else _node_from_struct(uid, raw_node)
+            nodes[uid] = node
+            by_name.setdefault(node.name, []).append(uid)
+            source_name = _get(raw_node, "source_name")
+            if section == "sources" and isinstance(source_name, str):
+                by_name.setdefault(f"{source_name}.{node.name}", []).append(uid)
+    groups = {uid: g for uid, g in (_get(doc, "groups") or {}).items() if isinstance(g, dict)}
+    exposures = {uid: str(_get(e, "name") or uid) for uid, e in (_get(doc, "exposures") or {}).items()}
+    child_map = _get(doc, "child_map")
     return ManifestIndex(
         path=path,
-        project_name=str(metadata.get("project_name") or ""),
+        project_name=str(_get(_get(doc, "metadata"), "project_name") or ""),
         nodes=nodes,
         by_name=by_name,
         groups=groups,
         exposures=exposures,
-        child_map=doc.get("child_map") or {},
+        child_map=child_map if isinstance(child_map, dict) else {},
     )
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of a decoded object: a dict (stdlib json) or a msgspec Struct (the fast path)."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
 
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _node(uid: str, raw: dict[str, Any]) -> NodeInfo:
-    config = _dict(raw.get("config"))
-    depends = _dict(raw.get("depends_on")).get("nodes") or ()
-    group = raw.get("group") or config.get("group")
+def _node(uid: str, raw: Any) -> NodeInfo:
+    config = _get(raw, "config")
+    depends = _get(_get(raw, "depends_on"), "nodes") or ()
+    group = _get(raw, "group") or _get(config, "group")
+    attached = _get(raw, "attached_node")
     return NodeInfo(
         unique_id=uid,
-        name=str(raw.get("name") or uid.rsplit(".", 1)[-1]),
-        resource_type=str(raw.get("resource_type") or uid.split(".", 1)[0]),
-        original_file_path=str(raw.get("original_file_path") or ""),
-        config_meta=_dict(config.get("meta")),
-        meta=_dict(raw.get("meta")),
-        source_meta=_dict(raw.get("source_meta")),
+        name=str(_get(raw, "name") or uid.rsplit(".", 1)[-1]),
+        resource_type=str(_get(raw, "resource_type") or uid.split(".", 1)[0]),
+        original_file_path=str(_get(raw, "original_file_path") or ""),
+        config_meta=_dict(_get(config, "meta")),
+        meta=_dict(_get(raw, "meta")),
+        source_meta=_dict(_get(raw, "source_meta")),
         group=group if isinstance(group, str) else None,
-        attached_node=raw.get("attached_node") if isinstance(raw.get("attached_node"), str) else None,
-        depends_on=tuple(d for d in depends if isinstance(d, str)),
+        attached_node=attached if isinstance(attached, str) else None,
+        depends_on=tuple(d for d in depends if isinstance(d, str)) if isinstance(depends, list) else (),
+    )
+
+
+def _node_from_struct(uid: str, raw: Any) -> NodeInfo:
+    """``_node`` for the msgspec path: attribute access, a third of the time of ``_get``."""
+    config, depends_on, name, kind = raw.config, raw.depends_on, raw.name, raw.resource_type
+    depends = depends_on.nodes if depends_on is not None else None
+    group = raw.group or (config.group if config is not None else None)
+    return NodeInfo(
+        unique_id=uid,
+        name=name if isinstance(name, str) and name else uid.rsplit(".", 1)[-1],
+        resource_type=kind if isinstance(kind, str) and kind else uid.split(".", 1)[0],
+        original_file_path=str(raw.original_file_path or ""),
+        config_meta=_dict(config.meta if config is not None else None),
+        meta=_dict(raw.meta),
+        source_meta=_dict(raw.source_meta),
+        group=group if isinstance(group, str) else None,
+        attached_node=raw.attached_node if isinstance(raw.attached_node, str) else None,
+        depends_on=tuple(d for d in depends if isinstance(d, str)) if isinstance(depends, list) else (),
     )

@@ -6,10 +6,14 @@ import json
 import os
 from pathlib import Path
 
-from owner_notifier.manifest import clear_cache, load_manifest
+import pytest
+
+from owner_notifier.manifest import _index, clear_cache, load_manifest
+from owner_notifier.manifest_decode import decode
 from owner_notifier.owners import open_project
 from owner_notifier.targets import failure_class, find_targets
 from shared.contracts import Trigger
+from shared.errors import SourceError
 from tests.owner_notifier.conftest import PROJECT
 
 
@@ -113,3 +117,24 @@ def test_downstream_models_and_exposures() -> None:
         "pay_settlements",
         "rpt_daily_revenue",
     ]
+
+
+def test_the_stdlib_and_msgspec_decoders_build_the_same_index() -> None:
+    # msgspec is an optional accelerator: without it the stdlib path must give the same answers
+    pytest.importorskip("msgspec")
+    path = PROJECT / "target" / "manifest.json"
+    raw = path.read_bytes()
+    fast, slow = _index(path, decode(raw)), _index(path, json.loads(raw))
+    assert fast.nodes == slow.nodes
+    assert fast.by_name == slow.by_name
+    assert (fast.groups, fast.exposures, fast.child_map) == (slow.groups, slow.exposures, slow.child_map)
+
+
+def test_a_corrupt_manifest_is_a_source_error(tmp_path: Path) -> None:
+    bad = tmp_path / "manifest.json"
+    bad.write_text('{"nodes": {"model.x.y": ')
+    with pytest.raises(SourceError, match="not valid JSON"):
+        load_manifest(bad)
+    bad.write_text('{"metadata": {}}')
+    with pytest.raises(SourceError, match="not a dbt manifest"):
+        load_manifest(bad)
