@@ -32,7 +32,7 @@ _SPACED_OFFSET = re.compile(r"\s+([+-])(\d{2}):?(\d{2})$")
 
 def record_from_row(row: Mapping[str, Any]) -> QueryRecord:
     """Map one QUERY_HISTORY row (any key case) to a record."""
-    r = {str(k).upper(): v for k, v in row.items()}
+    r = row if "QUERY_ID" in row else {str(k).upper(): v for k, v in row.items()}
     error_code = _text(r.get("ERROR_CODE"))
     status = _STATUS.get(str(r.get("EXECUTION_STATUS") or "").upper(), QueryStatus.UNKNOWN)
     if status is QueryStatus.UNKNOWN and error_code:
@@ -65,11 +65,13 @@ def parse_timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
-        text = _SPACED_OFFSET.sub(r"\1\2:\3", value.strip())
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
-            return None
+            try:
+                parsed = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1\2:\3", value.strip()))
+            except ValueError:
+                return None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         parsed = datetime.fromtimestamp(value, tz=UTC)
     else:
