@@ -9,7 +9,8 @@ from shared.contracts import Finding, FindingStatus, Incident, ReportStatus, Spe
 
 TRIGGER = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id="scheduled__2026-11-23T03:00:00+00:00",
                   logical_date=datetime(2026, 11, 23, 3, tzinfo=UTC),
-                  exception="Traceback...\nAirflowException: Bash command failed. The command returned a non-zero exit code 1.")
+                  exception="Traceback...\nAirflowException: Bash command failed. "
+                            "The command returned a non-zero exit code 1.")
 INCIDENT = Incident(incident_id="INC-20261123-0001", trigger=TRIGGER, channel="C1", thread_ts="1.1")
 
 LOG = Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK,
@@ -22,8 +23,9 @@ QUERIES = Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK,
                   details={"queries": [{"query_id": "01b2", "status": "failed", "diagnosis": "failed: 000904"}]})
 OWNERS = Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK,
                  summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
-                 details={"downstream": {"models": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
-                                         "exposures": ["exposure.hourly_marts.revenue_dashboard"]}})
+                 details={"downstream": {
+                     "models": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
+                     "exposures": ["exposure.hourly_marts.revenue_dashboard"]}})
 
 
 def test_complete_report_has_the_four_sections() -> None:
