@@ -81,6 +81,8 @@ def test_airflow_expected_json_when_present() -> None:
             continue
         result = analyze_log(path)
         assert result.error_class == exp.get("error_class"), rel
+        if exp.get("failed_task"):
+            assert result.failed_node == exp["failed_task"], rel
 
 
 def _warehouse_lines() -> list[dict[str, str]]:
