@@ -14,7 +14,7 @@ from typing import Any
 try:  # an optional accelerator: the stdlib path gives the same answer, only slower
     import msgspec
 except ImportError:  # pragma: no cover - depends on the environment
-    msgspec = None
+    msgspec = None  # type: ignore[assignment]
 
 
 def decode(raw: bytes) -> Any:

@@ -83,7 +83,7 @@ def open_project(
         if problem or not isinstance(data, dict):
             project.looked_in.append(f"OWNERS_FILE {owners_file} ({problem or 'not a mapping'})")
         else:
-            teams = data.get("teams") if isinstance(data.get("teams"), dict) else data
+            teams: dict[str, Any] = data["teams"] if isinstance(data.get("teams"), dict) else data
             project.teams = {str(k): v for k, v in teams.items()}
     return project
 

@@ -165,7 +165,7 @@ def _scan_schema_file(
         if not (isinstance(entry, dict) and entry.get("name") == model):
             continue
         found.looked_in.append(rel)
-        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        config: dict[str, Any] = entry["config"] if isinstance(entry.get("config"), dict) else {}
         for key, meta in (
             (f"models[{index}].config.meta", config.get("meta")),
             (f"models[{index}].meta", entry.get("meta")),

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import JsonValue
+
 from owner_notifier.mentions import Mention, resolve_mention
 from owner_notifier.owners import Declared, Project, Resolution, open_project, resolve_owner
 from owner_notifier.targets import FailedTarget, find_targets
@@ -84,7 +86,7 @@ def _notify(
                 "owners": [],
                 "downstream": {"models": [], "exposures": []},
                 "failed_nodes": [],
-                "targets_looked_in": targets_looked_in,
+                "targets_looked_in": list[JsonValue](targets_looked_in),
             },
         )
     owners: list[dict[str, Any]] = []

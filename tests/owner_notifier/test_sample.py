@@ -15,3 +15,28 @@ def test_fct_orders_owner_of_the_demo_project() -> None:
     assert declared.owner == "priya.shah@example.com"
     # from the manifest when the sample ships one (dbt merges the SQL config() into config.meta), else the SQL
     assert declared.source in ("manifest:config.meta.owner", "model_sql")
+
+
+def test_the_demo_incident_pings_the_fct_orders_owner_and_lists_the_impact() -> None:
+    from owner_notifier.service import notify_owners
+    from shared.contracts import FindingStatus
+    from shared.settings import load_settings
+    from tests.owner_notifier.conftest import DictDirectory, RecordingSink, make_incident, memory_once
+
+    # Given the sample's own run_results.json (fct_orders errored) and no model in the trigger
+    settings = load_settings(DBT_PROJECT_DIR=str(SAMPLE))
+    sink = RecordingSink()
+    finding = notify_owners(
+        make_incident(),
+        settings,
+        sink=sink,
+        once=memory_once(),
+        directory=DictDirectory({"priya.shah@example.com": "U0PRIYA"}),
+    )
+    assert finding.status is FindingStatus.OK
+    assert finding.summary.startswith("fct_orders → <@U0PRIYA> (")
+    assert [p["text"].split()[0] for p in sink.posts] == ["<@U0PRIYA>"]
+    downstream = finding.details["downstream"]
+    assert isinstance(downstream, dict)
+    assert "orders_daily" in downstream["models"]  # type: ignore[operator]
+    assert downstream["exposures"]  # the sample's dashboards hang off fct_orders
