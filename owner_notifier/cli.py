@@ -15,6 +15,7 @@ import typer
 
 from owner_notifier.mentions import resolve_mention
 from owner_notifier.owners import open_project, resolve_owner
+from owner_notifier.targets import owner_nodes
 from shared.settings import get_settings
 
 
@@ -27,9 +28,7 @@ def owner_command(
         Path | None,
         typer.Option("--manifest", help="A manifest.json (default: PROJECT/target/manifest.json)."),
     ] = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Print JSON: model, owner, source, slack, looked_in.")
-    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON: model, owner, source, slack, looked_in.")] = False,
 ) -> None:
     """Show the declared owner of a dbt model, where it was declared, and its Slack mention."""
     settings = get_settings()
@@ -38,16 +37,14 @@ def owner_command(
         typer.echo("give --project-dir or --manifest (or set DBT_PROJECT_DIR)", err=True)
         raise typer.Exit(2)
     project = open_project(project_dir, manifest_path=manifest, owners_file=settings.owners_file)
-    rows = owner_rows(project, model_or_unique_id)
+    rows = [row for node in owner_nodes(project.manifest, model_or_unique_id) for row in owner_rows(project, node)]
     if json_:
         # one stable shape: the first (primary) owner's fields at the top, every owner under "owners"
         typer.echo(json.dumps({**rows[0], "owners": rows}, indent=2))
         return
     for row in rows:
         if row["owner"] is None:
-            typer.echo(
-                f"no owner declared for model {row['model']} (looked in: {', '.join(row['looked_in'])})"
-            )
+            typer.echo(f"no owner declared for model {row['model']} (looked in: {', '.join(row['looked_in'])})")
         else:
             slack = row["slack"] or f"no Slack mention ({row['note']})"
             typer.echo(f"{row['model']}: {row['owner']}  [{row['source']}]  -> {slack}")
@@ -67,9 +64,7 @@ def owner_rows(project: Any, model_or_unique_id: str) -> list[dict[str, Any]]:
         return [{**base, "owner": None, "source": None, "slack": None, "note": None}]
     rows = []
     for declared in resolution.declared:
-        mention = resolve_mention(
-            declared.owner, directory=None, teams=project.teams, team_keys=declared.team_keys
-        )
+        mention = resolve_mention(declared.owner, directory=None, teams=project.teams, team_keys=declared.team_keys)
         rows.append(
             {
                 **base,

@@ -20,9 +20,7 @@ from shared.contracts import Trigger
 
 FAILED = frozenset({"error", "fail", "runtime error"})
 _MAX_TARGETS = 20
-_DBT_ERROR = re.compile(
-    r"\b((?:Database|Runtime|Compilation|Dependency|Parsing|Binder|Catalog|Conversion) Error)\b"
-)
+_DBT_ERROR = re.compile(r"\b((?:Database|Runtime|Compilation|Dependency|Parsing|Binder|Catalog|Conversion) Error)\b")
 _PY_ERROR = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Timeout))\b")
 _TASK_AFFIXES = re.compile(r"^(?:dbt_)?(?:run_|test_|build_)?(?P<name>.+?)(?:[._](?:run|test|build|seed))?$")
 
@@ -63,6 +61,11 @@ def find_targets(
     return [], looked_in
 
 
+def owner_nodes(manifest: ManifestIndex | None, name_or_uid: str) -> tuple[str, ...]:
+    """Whose owner answers for ``name_or_uid``: itself, or for a test the node(s) it tests."""
+    return _target(manifest, name_or_uid, None, "lookup").owner_of
+
+
 def failure_class(text: str | None) -> str | None:
     """A short failure class from an exception or dbt message: "Database Error", "KeyError", ..."""
     if not text:
@@ -99,29 +102,20 @@ def _failed_in(path: Path, looked_in: list[str]) -> list[tuple[str, dict[str, An
     ]
 
 
-def _target(
-    manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: str
-) -> FailedTarget:
+def _target(manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: str) -> FailedTarget:
     nodes = manifest.lookup(name_or_uid) if manifest else []
     node = next((n for n in nodes if n.resource_type == "model"), nodes[0] if nodes else None)
     if node is None:
-        kind = name_or_uid.split(".", 1)[0] if name_or_uid.count(".") >= 2 else "model"
-        return FailedTarget(
-            name_or_uid.rsplit(".", 1)[-1] if kind != "model" else name_or_uid,
-            None,
-            kind,
-            (name_or_uid,),
-            failure,
-            found_by,
-        )
+        is_uid = name_or_uid.count(".") >= 2  # model.pkg.name, source.pkg.src.table, ...
+        kind = name_or_uid.split(".", 1)[0] if is_uid else "model"
+        name = name_or_uid.rsplit(".", 1)[-1] if is_uid else name_or_uid
+        return FailedTarget(name, None, kind, (name_or_uid,), failure, found_by)
     owner_of: tuple[str, ...] = (node.unique_id,)
     if node.resource_type == "test":
         tested = (
             (node.attached_node,)
             if node.attached_node
-            else tuple(
-                d for d in node.depends_on if d.startswith(("model.", "source.", "snapshot.", "seed."))
-            )
+            else tuple(d for d in node.depends_on if d.startswith(("model.", "source.", "snapshot.", "seed.")))
         )
         owner_of = tested or owner_of
     return FailedTarget(node.name, node.unique_id, node.resource_type, owner_of, failure, found_by)

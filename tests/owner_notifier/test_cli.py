@@ -69,7 +69,11 @@ def test_text_mode() -> None:
     result = CliRunner().invoke(app, ["owner", "fin_ledger", "--project-dir", str(PROJECT)])
     assert result.exit_code == 0
     assert (
-        result.output.strip()
-        == "fin_ledger: finance-team  [manifest:config.meta.owner]  -> no Slack mention "
+        result.output.strip() == "fin_ledger: finance-team  [manifest:config.meta.owner]  -> no Slack mention "
         "('finance-team' is not an email or Slack mention and is not in OWNERS_FILE)"
     )
+
+
+def test_a_test_answers_with_the_owner_of_the_model_it_tests() -> None:
+    out = _json("not_null_dim_customers_email", "--project-dir", str(PROJECT))
+    assert (out["model"], out["owner"]) == ("dim_customers", "ann@example.com")

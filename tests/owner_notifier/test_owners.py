@@ -13,9 +13,7 @@ from tests.owner_notifier.conftest import OWNERS_FILE, PROJECT
 
 # model -> [(declared owner, source, Slack mention without a directory)]
 MANIFEST_TABLE = {
-    "stg_orders": [
-        ("maria@example.com", "manifest:config.meta.owner", None)
-    ],  # top-level meta, merged by dbt
+    "stg_orders": [("maria@example.com", "manifest:config.meta.owner", None)],  # top-level meta, merged by dbt
     "stg_customers": [("<@U0CARLOS>", "manifest:config.meta.owner", "<@U0CARLOS>")],
     "fct_orders": [("maria@example.com", "manifest:config.meta.owner", None)],  # {{ config(meta=...) }}
     "dim_customers": [
@@ -45,9 +43,7 @@ def _rows(project_dir: Path | None, model: str, **kwargs: object) -> list[tuple[
 
 
 @pytest.mark.parametrize(("model", "expected"), MANIFEST_TABLE.items())
-def test_every_declaration_form_in_the_manifest(
-    model: str, expected: list[tuple[str, str, str | None]]
-) -> None:
+def test_every_declaration_form_in_the_manifest(model: str, expected: list[tuple[str, str, str | None]]) -> None:
     assert _rows(PROJECT, model) == expected
 
 
@@ -64,10 +60,7 @@ def test_no_owner_names_every_place_looked_in(model: str) -> None:
 def test_resolves_by_unique_id_and_reports_evidence_path() -> None:
     resolution = resolve_owner(open_project(PROJECT), "model.dbt_owners.fct_orders")
     assert resolution.unique_id == "model.dbt_owners.fct_orders"
-    assert (
-        resolution.declared[0].evidence
-        == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
-    )
+    assert resolution.declared[0].evidence == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
 
 
 def test_meta_owner_of_an_older_manifest_without_config_meta(tmp_path: Path) -> None:
@@ -77,9 +70,7 @@ def test_meta_owner_of_an_older_manifest_without_config_meta(tmp_path: Path) -> 
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(doc))
     # Then meta.owner answers, and says so
-    assert _rows(None, "stg_orders", manifest_path=manifest) == [
-        ("maria@example.com", "manifest:meta.owner", None)
-    ]
+    assert _rows(None, "stg_orders", manifest_path=manifest) == [("maria@example.com", "manifest:meta.owner", None)]
 
 
 NO_MANIFEST_TABLE = {
@@ -142,15 +133,12 @@ def test_hostile_yaml_is_reported_and_skipped(
     resolution = resolve_owner(open_project(no_manifest_project), "orphan_model")
     # Then the bad file is named with its reason, and the good file still answers
     assert any(
-        entry.startswith(f"models/misc/{filename} (skipped: ") and reason in entry
-        for entry in resolution.looked_in
+        entry.startswith(f"models/misc/{filename} (skipped: ") and reason in entry for entry in resolution.looked_in
     ), resolution.looked_in
     assert [d.owner for d in resolution.declared] == ["<@U0GOOD>"]
 
 
-def test_owners_file_keyed_by_group_when_nothing_else_declares(
-    no_manifest_project: Path, tmp_path: Path
-) -> None:
+def test_owners_file_keyed_by_group_when_nothing_else_declares(no_manifest_project: Path, tmp_path: Path) -> None:
     # Given a model in group "payments" whose group definition is gone, and an owners file for the group
     (no_manifest_project / "models" / "grouped" / "schema.yml").write_text(
         "version: 2\nmodels:\n  - name: pay_settlements\n    config:\n      group: payments\n"

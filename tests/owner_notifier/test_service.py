@@ -37,23 +37,14 @@ def test_the_model_in_the_trigger_gets_its_owner_pinged_once() -> None:
     [post] = sink.posts
     assert post["channel"] == "#incidents" and post["thread_ts"] == "1700000000.000100"
     assert post["text"].startswith("<@U0MARIA> ")
-    assert (
-        "fct_orders" in post["text"]
-        and "Database Error" in post["text"]
-        and "INC-20261123-0001" in post["text"]
-    )
+    assert "fct_orders" in post["text"] and "Database Error" in post["text"] and "INC-20261123-0001" in post["text"]
     [owner] = finding.details["owners"]
-    assert (
-        owner["owner"] == "maria@example.com" and owner["slack"] == "<@U0MARIA>" and owner["pinged"] is True
-    )
+    assert owner["owner"] == "maria@example.com" and owner["slack"] == "<@U0MARIA>" and owner["pinged"] is True
     assert finding.details["downstream"] == {
         "models": ["rpt_daily_revenue"],
         "exposures": ["finance_dashboard"],
     }
-    assert (
-        finding.evidence[0].source
-        == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
-    )
+    assert finding.evidence[0].source == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
 
 
 def test_run_results_failures_ping_each_owner_once_across_runs() -> None:
@@ -77,9 +68,7 @@ def test_run_results_failures_ping_each_owner_once_across_runs() -> None:
 def test_no_owner_declared_is_empty_and_pings_nobody() -> None:
     finding, sink = _run({"model": "orphan_model"})
     assert finding.status is FindingStatus.EMPTY
-    assert finding.summary.startswith(
-        "no owner declared for model orphan_model (looked in: target/manifest.json"
-    )
+    assert finding.summary.startswith("no owner declared for model orphan_model (looked in: target/manifest.json")
     assert sink.posts == []
 
 

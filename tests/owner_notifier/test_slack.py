@@ -78,9 +78,7 @@ def test_unknown_email_is_reported_with_the_raw_owner_and_nobody_is_pinged(
     assert slack.replies(thread_ts) == []
 
 
-def test_a_rate_limited_lookup_is_retried_after_retry_after(
-    slack: SlackServer, owner_redis: redis.Redis
-) -> None:
+def test_a_rate_limited_lookup_is_retried_after_retry_after(slack: SlackServer, owner_redis: redis.Redis) -> None:
     settings = _settings(slack)
     client = make_web_client(settings)
     thread_ts = _thread(slack, settings)

@@ -65,9 +65,7 @@ def test_task_id_matches_a_manifest_node(no_manifest_project: Path) -> None:
     # Given no run_results.json: only the manifest and the task id are left
     project = open_project(no_manifest_project, manifest_path=PROJECT / "target" / "manifest.json")
     for task_id in ("fct_revenue", "marts.fct_revenue_run", "fct_revenue.run", "run_fct_revenue"):
-        targets, _ = find_targets(
-            _trigger(task_id=task_id), project, target_dir=no_manifest_project / "target"
-        )
+        targets, _ = find_targets(_trigger(task_id=task_id), project, target_dir=no_manifest_project / "target")
         assert [(t.name, t.found_by) for t in targets] == [("fct_revenue", "task_id")], task_id
 
 
