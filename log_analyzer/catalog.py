@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,11 @@ class Signature:
 class Catalog:
     signatures: tuple[Signature, ...]
     runbooks: dict[str, str]
+    # One alternation of every signature's literals: most log lines contain none of them, and
+    # one C-level search rejects such a line instead of ~100 substring tests in Python.
+    gate: re.Pattern[str] | None = None
+    # literal -> indexes of the signatures that need it, so only those patterns are tried
+    by_literal: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def runbook_for(self, error_class: ErrorClass, signature_id: str | None = None) -> str:
         for sig in self.signatures:
@@ -41,9 +47,14 @@ class Catalog:
     def match(self, text: str, line: int) -> Match | None:
         """The best-ranked signature matching ``text`` (a cleaned line), or None."""
         lowered = text.lower()
-        for sig in self.signatures:  # highest rank first: the first hit is the best
-            if not any(w in lowered for w in sig.when):
-                continue
+        if self.gate is None:
+            candidates: Iterable[int] = range(len(self.signatures))
+        else:
+            if self.gate.search(lowered) is None:
+                return None
+            candidates = sorted({i for w, idx in self.by_literal.items() if w in lowered for i in idx})
+        for i in candidates:  # highest rank first: the first hit is the best
+            sig = self.signatures[i]
             m = sig.pattern.search(text)
             if m is not None:
                 extracted = tuple((k, v) for k, v in m.groupdict().items() if v)
@@ -69,4 +80,10 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
             raise ValueError(f"bad signature {entry.get('id', '?')!r} in {path}: {exc}") from exc
     # Highest rank first, so ``match`` can stop trying weaker signatures early.
     sigs.sort(key=lambda s: -s.rank)
-    return Catalog(signatures=tuple(sigs), runbooks=dict(raw["classes"]))
+    by_literal: dict[str, list[int]] = {}
+    for i, sig in enumerate(sigs):
+        for w in sig.when:
+            by_literal.setdefault(w, []).append(i)
+    gate = None if "" in by_literal else re.compile("|".join(map(re.escape, sorted(by_literal, key=len, reverse=True))))
+    return Catalog(signatures=tuple(sigs), runbooks=dict(raw["classes"]), gate=gate,
+                   by_literal={w: tuple(idx) for w, idx in by_literal.items()})
