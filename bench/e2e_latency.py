@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from commander.producer import publish, send_trigger  # noqa: E402
-from incident_cli.stack import Stack  # noqa: E402
 from incident_cli.sample import DEFAULT_SAMPLE, sample_env, sample_trigger  # noqa: E402
+from incident_cli.stack import Stack  # noqa: E402
 from shared.contracts import dump  # noqa: E402
 from shared.incident_store import IncidentStore  # noqa: E402
 from shared.settings import load_settings  # noqa: E402

@@ -18,6 +18,8 @@ from shared.contracts import Trigger, TriggerSource
 from shared.redact import clean
 
 EXCEPTION_LIMIT = 4_000
+UPSTREAM_FAILED_NOTE = ("Airflow named an upstream_failed task in its DAG-level callback; "
+                        "the task that failed is upstream of it in this run.")
 
 
 def triggers_from_context(context: Mapping[str, Any], *, model: str | None = None,
@@ -35,6 +37,10 @@ def triggers_from_context(context: Mapping[str, Any], *, model: str | None = Non
     exception = _exception_text(context)
     triggers = []
     for ti in instances:
+        ti_note = note
+        if dag_level and _str(_attr(ti, "state")) == "upstream_failed":
+            # Airflow 2 hands a DAG-level callback the run's last task, not the failed one (#26760).
+            ti_note = " ".join(filter(None, [note, UPSTREAM_FAILED_NOTE]))
         dag_id = _str(_attr(ti, "dag_id")) or _str(_attr(context.get("dag"), "dag_id")) \
             or _str(_attr(dag_run, "dag_id"))
         task_id = _str(_attr(ti, "task_id")) or _str(_attr(context.get("task"), "task_id"))
@@ -48,7 +54,7 @@ def triggers_from_context(context: Mapping[str, Any], *, model: str | None = Non
             exception=exception,
             log_location=_str(_attr(ti, "log_url")) or None,
             model=model or _param_model(context),
-            context=note,
+            context=ti_note,
             source=TriggerSource.AIRFLOW,
         ))
     return triggers

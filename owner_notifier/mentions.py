@@ -64,8 +64,7 @@ def resolve_mention(
                 return Mention(
                     None,
                     "none",
-                    f"OWNERS_FILE maps {key!r} to {value!r}, which is not a Slack user, "
-                    "user group, email or handle",
+                    f"OWNERS_FILE maps {key!r} to {value!r}, which is not a Slack user, user group, email or handle",
                 )
             return Mention(inner.slack, "owners_file", inner.note or f"OWNERS_FILE[{key}] = {value}")
     return Mention(None, "none", f"{owner!r} is not an email or Slack mention and is not in OWNERS_FILE")
@@ -80,9 +79,7 @@ def _direct(owner: str, directory: UserDirectory | None) -> Mention | None:
     if bare:
         return Mention(f"<!subteam^{bare.group(1)}>", "as_given")
     if _HANDLE.match(owner):
-        return Mention(
-            None, "as_given", f"{owner} is a handle: shown as plain text, Slack does not notify it"
-        )
+        return Mention(None, "as_given", f"{owner} is a handle: shown as plain text, Slack does not notify it")
     if _EMAIL.match(owner):
         return _lookup(owner, directory)
     return None

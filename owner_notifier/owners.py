@@ -31,9 +31,7 @@ class Declared:
     """One owner string exactly as declared, and where."""
 
     owner: str
-    source: (
-        str  # manifest:config.meta.owner, manifest:meta.owner, manifest:group, schema_yaml, model_sql, ...
-    )
+    source: str  # manifest:config.meta.owner, manifest:meta.owner, manifest:group, schema_yaml, model_sql, ...
     evidence: str  # "<file>:<key path>", e.g. target/manifest.json:nodes.model.p.x.config.meta.owner
     team_keys: tuple[str, ...] = ()  # further OWNERS_FILE keys to try (the dbt group's name)
 
@@ -197,9 +195,7 @@ def _from_files(project_dir: Path, model: str, looked_in: list[str]) -> tuple[li
     if found.group_owner and found.group:
         path, owner = found.group_owner
         declared = _group_owners(owner, found.group, path)
-        return [
-            Declared(d.owner, "schema_yaml:group", d.evidence, d.team_keys) for d in declared
-        ], found.group
+        return [Declared(d.owner, "schema_yaml:group", d.evidence, d.team_keys) for d in declared], found.group
     return [], found.group
 
 

@@ -141,9 +141,7 @@ def _scan_schema_file(
 ) -> None:
     rel = _rel(path, root)
     try:
-        text = (
-            path.read_text(encoding="utf-8", errors="replace") if path.stat().st_size <= MAX_BYTES else None
-        )
+        text = path.read_text(encoding="utf-8", errors="replace") if path.stat().st_size <= MAX_BYTES else None
     except OSError:
         text = None
     if text is not None and model not in text and "groups" not in text:
@@ -155,11 +153,7 @@ def _scan_schema_file(
     if not isinstance(doc, dict):
         return
     for group in doc.get("groups") or ():
-        if (
-            isinstance(group, dict)
-            and isinstance(group.get("name"), str)
-            and isinstance(group.get("owner"), dict)
-        ):
+        if isinstance(group, dict) and isinstance(group.get("name"), str) and isinstance(group.get("owner"), dict):
             groups[group["name"]] = (f"{rel}:groups.{group['name']}.owner", group["owner"])
     for index, entry in enumerate(doc.get("models") or ()):
         if not (isinstance(entry, dict) and entry.get("name") == model):

@@ -72,9 +72,7 @@ def _notify(
         return Finding.unavailable(_SPECIALIST, f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
     project = open_project(project_dir, owners_file=settings.owners_file)
     if project.manifest is None and not (project_dir / "dbt_project.yml").is_file():
-        return Finding.unavailable(
-            _SPECIALIST, f"{project_dir} has neither target/manifest.json nor dbt_project.yml"
-        )
+        return Finding.unavailable(_SPECIALIST, f"{project_dir} has neither target/manifest.json nor dbt_project.yml")
     targets, targets_looked_in = find_targets(incident.trigger, project, target_dir=project_dir / "target")
     if not targets:
         return Finding(
@@ -139,16 +137,12 @@ def _entry(
     }
 
 
-def _ping(
-    incident: Incident, sink: IncidentSink, once: Callable[[str], bool], slack: str, ping: _Ping
-) -> None:
+def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], slack: str, ping: _Ping) -> None:
     context = {"incident_id": incident.incident_id, "owner": slack}
     if not once(f"{incident.incident_id}:ping:{slack}"):
         log.info("owner already pinged for this incident", extra=context)
         for entry in ping.entries:
-            entry.update(
-                pinged=True, note=entry["note"] or "already pinged by an earlier run of this incident"
-            )
+            entry.update(pinged=True, note=entry["note"] or "already pinged by an earlier run of this incident")
         return
     failure = f" failed ({_escape(ping.failure)})" if ping.failure else " failed"
     text = (

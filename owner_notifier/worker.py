@@ -11,9 +11,11 @@ app = make_app("owner_notifier")
 
 
 def _service(incident: Incident, runtime: Runtime) -> Finding:
-    return notify_owners(incident, runtime.settings, sink=runtime.sink, directory=runtime.directory,
-                         once=runtime.store.once)
+    return notify_owners(
+        incident, runtime.settings, sink=runtime.sink, directory=runtime.directory, once=runtime.store.once
+    )
 
 
-notify_owners_task = register_specialist(app, specialist=Specialist.OWNER_NOTIFIER,
-                                         task_name=TaskName.NOTIFY_OWNERS, service=_service)
+notify_owners_task = register_specialist(
+    app, specialist=Specialist.OWNER_NOTIFIER, task_name=TaskName.NOTIFY_OWNERS, service=_service
+)

@@ -14,5 +14,6 @@ def _service(incident: Incident, runtime: Runtime) -> Finding:
     return profile_incident(incident, runtime.settings)
 
 
-profile_queries = register_specialist(app, specialist=Specialist.QUERY_PROFILER,
-                                      task_name=TaskName.PROFILE_QUERIES, service=_service)
+profile_queries = register_specialist(
+    app, specialist=Specialist.QUERY_PROFILER, task_name=TaskName.PROFILE_QUERIES, service=_service
+)

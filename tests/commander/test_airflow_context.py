@@ -24,7 +24,7 @@ def test_every_real_context_gives_one_trigger_for_the_failed_task(version: str, 
     dag_id = name.split("__")[0]
     assert trigger.dag_id == dag_id
     assert trigger.run_id == ctx["run_id"]
-    assert trigger.try_number >= 1
+    assert trigger.try_number >= 0  # 0: Airflow 2 names a task that never ran (upstream_failed)
     if not name.endswith("__dag"):
         assert trigger.task_id == name.split("__")[1]
         assert trigger.exception  # a task-level callback carries the exception
@@ -79,3 +79,10 @@ def test_secrets_in_the_exception_are_redacted() -> None:
 
 def test_a_context_without_ids_gives_no_trigger_rather_than_raising() -> None:
     assert triggers_from_context({"exception": ValueError("x")}) == []
+
+
+def test_airflow2_dag_level_upstream_failed_ti_is_flagged_not_trusted() -> None:
+    # The real Airflow 2.10 DAG-level callback handed us the upstream_failed task, not the failed one
+    trigger = triggers_from_context(load_context("2.10.5", "pic_upstream_failed__dag"))[0]
+    assert trigger.task_id == "publish_amounts"
+    assert trigger.context and "upstream_failed" in trigger.context

@@ -16,6 +16,7 @@ from commander.producer import make_failure_callback, send_trigger, trigger_inci
 from incident_cli.stack import Stack
 from shared.contracts import FindingStatus, ReportStatus, Specialist, Trigger
 from shared.incident_store import IncidentStore
+from tests.conftest import FCT_ORDERS_OWNER
 from tests.integration.conftest import (
     RUN_ID,
     airflow3_context,
@@ -74,6 +75,10 @@ def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
     assert len(slack_api.calls("chat.update")) == 1
     replies = _specialist_replies(slack_api, opening["ts"])
     assert replies == {s.value: 1 for s in Specialist}, replies
+    # the owner is pinged once, in the thread, by Slack user id, and named in the OWNER section
+    pings = [r for r in slack_api.replies(opening["ts"]) if FCT_ORDERS_OWNER in str(r.get("text", ""))]
+    assert len(pings) == 1
+    assert FCT_ORDERS_OWNER in text
     # the root cause comes from the real log, not from the exception text Airflow carried
     log_finding = next(f for f in report.findings if f.specialist is Specialist.LOG_ANALYZER)
     assert log_finding.status is FindingStatus.OK
