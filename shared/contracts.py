@@ -49,7 +49,7 @@ class FindingStatus(StrEnum):
 class Trigger(_Frozen):
     """A failed Airflow task (or a manual CLI trigger) asking for triage."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     dag_id: str
     task_id: str
     run_id: str = Field(min_length=1, max_length=250)
@@ -79,7 +79,7 @@ class Trigger(_Frozen):
 class Incident(_Frozen):
     """A trigger that the commander has claimed and opened in Slack."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     incident_id: str = Field(pattern=r"^INC-\d{8}-\d{4,}$")
     trigger: Trigger
     channel: str
@@ -98,7 +98,7 @@ class Evidence(_Frozen):
 class Finding(_Frozen):
     """What one specialist found; ``details`` is specialist-specific and documented in its README."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     specialist: Specialist
     status: FindingStatus
     summary: str = Field(max_length=1_000)  # one line, plain text (escaped when rendered)
@@ -120,7 +120,7 @@ class ReportStatus(StrEnum):
 class Report(_Frozen):
     """The composed incident post: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     incident_id: str
     trigger: Trigger
     status: ReportStatus

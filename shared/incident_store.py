@@ -51,19 +51,19 @@ class IncidentStore:
         won = self._r.hsetnx(key, "task_id", owner_task_id)
         if won:
             self._r.expire(key, self._ttl_s)
-        owner = self._r.hget(key, "task_id")
-        incident_id = self._r.hget(key, "incident_id")
+        owner = _text(self._r.hget(key, "task_id"))
+        incident_id = _text(self._r.hget(key, "incident_id"))
         if owner != owner_task_id:
             # A duplicate: the owner may still be allocating the id, so it can be None here.
             return Claim(incident_id=incident_id or "", is_new=False)
         if incident_id is None:
             self._r.hsetnx(key, "incident_id", self._next_incident_id())
-            incident_id = self._r.hget(key, "incident_id")
+            incident_id = _text(self._r.hget(key, "incident_id"))
         assert incident_id is not None
         return Claim(incident_id=incident_id, is_new=True)
 
     def incident_id_for(self, dedup_key: str) -> str | None:
-        return self._r.hget(f"{_PREFIX}:claim:{dedup_key}", "incident_id")
+        return _text(self._r.hget(f"{_PREFIX}:claim:{dedup_key}", "incident_id"))
 
     def _next_incident_id(self) -> str:
         day = datetime.now(UTC).strftime("%Y%m%d")
@@ -86,7 +86,7 @@ class IncidentStore:
         self._r.hset(f"{_PREFIX}:incident:{incident_id}", field, value)
 
     def get_field(self, incident_id: str, field: str) -> str | None:
-        return self._r.hget(f"{_PREFIX}:incident:{incident_id}", field)
+        return _text(self._r.hget(f"{_PREFIX}:incident:{incident_id}", field))
 
     def set_field_once(self, incident_id: str, field: str, value: str) -> bool:
         """Set ``field`` only if unset; True if this call set it."""
@@ -111,7 +111,7 @@ class IncidentStore:
 
     def findings(self, incident_id: str) -> dict[Specialist, Finding]:
         raw = self._r.hgetall(f"{_PREFIX}:findings:{incident_id}")
-        return {Specialist(k): Finding.model_validate_json(v) for k, v in raw.items()}
+        return {Specialist(_text(k) or ""): Finding.model_validate_json(v) for k, v in raw.items()}
 
     def record_report(self, incident_id: str, report: Report) -> None:
         payload = json.dumps(dump(report))
@@ -147,6 +147,11 @@ class IncidentStore:
 
     def ping(self) -> bool:
         return bool(self._r.ping())
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """Replies are str (decode_responses=True); redis-py's types also allow bytes."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _redis_py_url(url: str) -> str:
