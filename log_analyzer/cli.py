@@ -26,7 +26,10 @@ def analyze_log_command(
         raise typer.Exit(2)
     finding = to_finding(analyze_log(path, run_results=run_results))
     if json_:
-        typer.echo(json.dumps(dump(finding), indent=2))
+        # The finding's fields at the top level, as scripts want them; evidence with line numbers.
+        out = {"status": finding.status.value, **finding.details,
+               "evidence": [dump(ev) for ev in finding.evidence]}
+        typer.echo(json.dumps(out, indent=2))
         return
     console = Console()
     d = finding.details

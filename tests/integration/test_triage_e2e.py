@@ -185,3 +185,39 @@ def test_slack_rate_limit_is_retried_and_posts_once(
     top_level_calls = [c for c in slack_api.calls("chat.postMessage") if not c.params.get("thread_ts")]
     assert len(top_level_calls) == 2  # the 429, then the retry
     assert len(slack_api.top_level_messages("#incidents")) == 1
+
+
+def test_a_specialist_over_its_time_limit_is_reported_unavailable(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    env = {**env, "INCIDENT_FAULT_INJECTION": "query_profiler:sleep=30", "SPECIALIST_SOFT_TIME_LIMIT_S": "2"}
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    profiler = next(f for f in report.findings if f.specialist is Specialist.QUERY_PROFILER)
+    assert profiler.status is FindingStatus.UNAVAILABLE
+    assert profiler.summary == "timed out after 2 s"
+    assert len(slack_api.top_level_messages("#incidents")) == 1
+
+
+def test_a_specialist_with_no_worker_at_all_is_reported_at_the_deadline(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    # Given no owner_notifier worker running anywhere (its host is gone)
+    env = {**env, "REPORT_DEADLINE_S": "4"}
+    stack = make_stack(env, services=("commander", "log_analyzer", "query_profiler"))
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    owners = next(f for f in report.findings if f.specialist is Specialist.OWNER_NOTIFIER)
+    assert owners.status is FindingStatus.UNAVAILABLE
+    assert owners.summary == "no result within 4 s"
+    assert report.root_cause.startswith("invalid_identifier")  # what did arrive is used
+    assert len(slack_api.top_level_messages("#incidents")) == 1
