@@ -16,6 +16,8 @@ Promises, each checked by a test:
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,25 +108,59 @@ def flush_spool(*, settings: Settings | None = None, limit: int = 1_000) -> spoo
 def publish(payload: dict[str, Any], *, settings: Settings) -> None:
     """Send one trigger by task name; raise BrokerUnavailable if not done within the timeout."""
     app = _producer_app(settings)
-    outcome: dict[str, BaseException | None] = {}
 
-    def _send() -> None:
-        try:
-            app.send_task(TaskName.TRIAGE.value, args=(payload,), queue=Queue.COMMANDER.value,
-                          ignore_result=True, retry=True, retry_policy={"max_retries": 1, "interval_start": 0,
-                                                    "interval_step": 0.2, "interval_max": 0.2})
-            outcome["error"] = None
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            outcome["error"] = exc
+    def send() -> None:
+        app.send_task(TaskName.TRIAGE.value, args=(payload,), queue=Queue.COMMANDER.value,
+                      ignore_result=True, retry=True, retry_policy={"max_retries": 1, "interval_start": 0,
+                                                                    "interval_step": 0.2, "interval_max": 0.2})
 
-    sender = threading.Thread(target=_send, name="incident-commander-publish", daemon=True)
-    sender.start()
-    sender.join(settings.publish_timeout_s)
-    if "error" not in outcome:
+    job = _Job(send)
+    _publisher().put(job)
+    if not job.done.wait(settings.publish_timeout_s):
         # A late success is harmless: the commander deduplicates the spooled copy.
         raise BrokerUnavailable(f"broker did not take the trigger within {settings.publish_timeout_s:g} s")
-    if outcome["error"] is not None:
-        raise BrokerUnavailable(str(outcome["error"])) from outcome["error"]
+    if job.error is not None:
+        raise BrokerUnavailable(str(job.error)) from job.error
+
+
+class _Job:
+    """One publish handed to the publisher thread; the caller waits on ``done`` with a time-out."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+_jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+_publisher_pid: int | None = None
+
+
+def _publisher() -> queue.SimpleQueue[_Job]:
+    """The queue of this process's publisher thread, started on first use (and again after a fork).
+
+    One long-lived daemon thread instead of a thread per call: the caller's wait is bounded
+    either way, but starting a thread costs more than the publish itself.
+    """
+    global _jobs, _publisher_pid
+    with _apps_lock:
+        if _publisher_pid != os.getpid():
+            _jobs = queue.SimpleQueue()
+            threading.Thread(target=_run_jobs, args=(_jobs,), name="incident-commander-publish",
+                             daemon=True).start()
+            _publisher_pid = os.getpid()
+        return _jobs
+
+
+def _run_jobs(jobs: queue.SimpleQueue[_Job]) -> None:
+    while True:
+        job = jobs.get()
+        try:
+            job.fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            job.error = exc
+        finally:
+            job.done.set()
 
 
 def _producer_app(settings: Settings) -> Celery:
