@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,15 @@ from incident_cli.stack import Stack, StackError
 STATE_DIR = Path(".incident-commander")
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, timeout, docker stop) cleans up like Ctrl-C: no orphaned workers."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 @app.command()
 def demo(
     sample: Annotated[Path, typer.Option(help="A bundled incident folder.")] = DEFAULT_SAMPLE,
@@ -27,6 +37,7 @@ def demo(
     from commander.producer import send_trigger
     from shared.incident_store import IncidentStore
 
+    _stop_on_sigterm()
     base = _settings()
     env = sample_env(sample)
     if base.slack_bot_token is None:
@@ -81,6 +92,7 @@ def up(
                                               help="Point the specialists at the bundled incident.")] = True,
 ) -> None:
     """Start the embedded stack in the foreground (Ctrl-C stops it) for trying it by hand."""
+    _stop_on_sigterm()
     base = _settings()
     env = sample_env(DEFAULT_SAMPLE) if with_sample else {}
     try:
@@ -99,9 +111,9 @@ def up(
                 stdout=open(stack.log_dir / "flower.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
         console.print("[green]up[/green]. In another shell:", highlight=False)
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):
-            console.print(f"  export {name}='{wenv[name]}'", highlight=False)
-        console.print("  incident-commander trigger --dag hourly_marts --task fct_orders --model fct_orders --wait",
-                      highlight=False)
+            console.print(f"  export {name}='{wenv[name]}'", highlight=False, soft_wrap=True)
+        console.print("  incident-commander trigger --dag hourly_marts --task dbt_build_marts "
+                      "--model fct_orders --wait", highlight=False, soft_wrap=True)
         if flower_proc:
             console.print(f"Flower: http://127.0.0.1:{flower_port}/  worker logs: {stack.log_dir}", highlight=False)
         while all(p.poll() is None for p in stack.workers.values()):
