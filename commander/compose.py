@@ -20,26 +20,6 @@ from shared.contracts import (
     Trigger,
 )
 
-# Used when the log analyzer found a class but gave no runbook hint of its own.
-RUNBOOK_BY_CLASS: dict[str, str] = {
-    "invalid_identifier": "Fix the column reference (renamed or dropped upstream?) and re-run the model.",
-    "missing_object": "Check that the referenced table or view exists and that upstream models ran.",
-    "syntax_error": "Fix the SQL syntax in the model; `dbt compile -s <model>` reproduces it.",
-    "compilation_error": "Fix the Jinja/ref in the model; `dbt parse` reproduces it.",
-    "data_error": "Find the offending rows (bad cast, division by zero) and filter or coerce them.",
-    "test_failure": "Inspect the failing rows (`dbt test -s <test> --store-failures`) and fix the data or test.",
-    "freshness_failure": "Check the loader for the stale source; the data did not arrive in time.",
-    "duplicate_row": "Deduplicate the source rows or fix the unique key before re-running.",
-    "permission_denied": "Grant the role the missing privilege, or run as a role that has it.",
-    "auth_error": "Rotate or fix the warehouse credentials used by the connection.",
-    "connection_error": "Check that the warehouse is reachable (network, DNS, warehouse resumed).",
-    "timeout": "Find what made it slow (see the queries below); raise the timeout only as a last resort.",
-    "resource_exhausted": "Give the task more memory or a bigger warehouse, or reduce the data it handles.",
-    "lock_conflict": "Find and stop the session holding the lock, then re-run.",
-    "config_error": "Fix the dbt/Airflow configuration named above (profile, target, variable).",
-    "code_error": "Fix the exception in the task's code shown in the evidence.",
-}
-
 
 def compose(incident: Incident, findings: Mapping[Specialist, Finding]) -> Report:
     """The report for ``incident``; specialists absent from ``findings`` are reported unavailable."""
@@ -102,12 +82,9 @@ def owner_line(owners: Finding) -> str:
 
 def next_action(trigger: Trigger, log: Finding, queries: Finding) -> str:
     steps: list[str] = []
-    runbook = log.details.get("runbook")
-    error_class = log.details.get("error_class")
+    runbook = log.details.get("runbook")  # the log analyzer's catalog has one per error class
     if isinstance(runbook, str) and runbook:
         steps.append(runbook)
-    elif isinstance(error_class, str) and error_class in RUNBOOK_BY_CLASS:
-        steps.append(RUNBOOK_BY_CLASS[error_class])
     elif log.status is not FindingStatus.OK:
         steps.append("Open the task log (link below) and read the first error.")
     top = _first_query(queries)

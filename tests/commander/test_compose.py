@@ -17,7 +17,7 @@ LOG = Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK,
               summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
               details={"error_class": "invalid_identifier", "failed_node": "model.hourly_marts.fct_orders",
                        "skipped": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
-                       "runbook": ""})
+                       "runbook": "Fix the column reference (renamed or dropped upstream?) and re-run."})
 QUERIES = Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK,
                   summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
                   details={"queries": [{"query_id": "01b2", "status": "failed", "diagnosis": "failed: 000904"}]})
@@ -37,7 +37,6 @@ def test_complete_report_has_the_four_sections() -> None:
     assert "dbt skipped 2 nodes" in report.impact
     assert "000904" in report.impact
     assert "maria.lopez@example.com" in report.owner
-    # the log analyzer gave no runbook: the class's default is used
     assert report.next_action.startswith("Fix the column reference")
     assert "airflow tasks clear hourly_marts -t '^fct_orders$'" in report.next_action
     assert [f.specialist for f in report.findings] == list(Specialist)
