@@ -58,11 +58,7 @@ def triage_latencies(stack: Stack, settings: object, n: int) -> list[float]:
         trigger = sample_trigger(DEFAULT_SAMPLE, run_suffix=f"__bench{i}")
         t0 = time.perf_counter()
         send_trigger(trigger, settings=settings)  # type: ignore[arg-type]
-        incident_id = None
-        while incident_id is None:
-            incident_id = store.incident_id_for(trigger.dedup_key)
-            if incident_id is None:
-                time.sleep(0.0005)
+        incident_id = store.wait_for_incident_id(trigger.dedup_key, timeout_s=30, poll_s=0.0005)
         after, done = "0", False
         while not done:
             for entry_id, kind, _ in store.events(incident_id, after=after, block_ms=30_000):

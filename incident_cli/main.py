@@ -120,14 +120,7 @@ def _watch(settings: Any, incident_id: str, *, timeout_s: float, json_out: bool)
 def _await_incident_id(settings: Any, dedup_key: str, *, timeout_s: float) -> str | None:
     from shared.incident_store import IncidentStore
 
-    store = IncidentStore.from_url(settings.state_redis_url)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = store.incident_id_for(dedup_key)
-        if found:
-            return found
-        time.sleep(0.02)
-    return None
+    return IncidentStore.from_url(settings.state_redis_url).wait_for_incident_id(dedup_key, timeout_s=timeout_s)
 
 
 @app.command()

@@ -13,6 +13,7 @@ operations, so the commander and the specialists stay stateless:
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,15 @@ class IncidentStore:
 
     def incident_id_for(self, dedup_key: str) -> str | None:
         return _text(self._r.hget(f"{_PREFIX}:claim:{dedup_key}", "incident_id"))
+
+    def wait_for_incident_id(self, dedup_key: str, *, timeout_s: float, poll_s: float = 0.01) -> str | None:
+        """The incident id once the commander has claimed ``dedup_key``, or None after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = self.incident_id_for(dedup_key)
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(poll_s)
 
     def _next_incident_id(self) -> str:
         day = datetime.now(UTC).strftime("%Y%m%d")

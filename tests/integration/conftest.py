@@ -53,13 +53,9 @@ def wait_for(store: IncidentStore, incident_id: str, kind: str, *, timeout_s: fl
 
 
 def wait_for_incident_id(store: IncidentStore, dedup_key: str, *, timeout_s: float = 30) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = store.incident_id_for(dedup_key)
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no incident opened for {dedup_key} within {timeout_s} s")
+    found = store.wait_for_incident_id(dedup_key, timeout_s=timeout_s, poll_s=0.05)
+    assert found, f"no incident opened for {dedup_key} within {timeout_s} s"
+    return found
 
 
 def wait_for_report(store: IncidentStore, incident_id: str, *, timeout_s: float = 60) -> Report:
