@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from commander.compose import compose
-from shared.contracts import Finding, FindingStatus, Incident, Report, Specialist, Trigger
+from shared.contracts import Finding, Incident, Report, Specialist, Trigger
 from shared.errors import InvalidTrigger
 from shared.runtime import Runtime
 from shared.slack_format import opening_blocks, report_blocks
@@ -101,6 +101,3 @@ def missing_as_unavailable(found: Mapping[Specialist, Finding], reason: str) -> 
 def is_reported(incident_id: str, *, runtime: Runtime) -> bool:
     return runtime.store.get_field(incident_id, "reported_at") is not None
 
-
-def degraded_count(report: Report) -> int:
-    return sum(1 for f in report.findings if f.status is FindingStatus.UNAVAILABLE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from celery import Celery, Task, chord
 
 from commander.incidents import (
@@ -42,7 +43,8 @@ class CommanderTask(Task):
 
 # Slack or Redis hiccups: retry with backoff, bounded, well inside the visibility timeout.
 RETRY_OPTIONS: dict[str, Any] = {
-    "autoretry_for": (RetryableError,),
+    # Redis errors come from the incident store; they are as transient as a Slack 5xx.
+    "autoretry_for": (RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
     "dont_autoretry_for": (PermanentError,),
     "retry_backoff": 1,
     "retry_backoff_max": 30,
