@@ -12,6 +12,7 @@ from shared.redact import clean
 ROOT_CAUSE_CHARS = 400
 EVIDENCE_CHARS = 1_000
 MAX_EVIDENCE = 5
+NEARBY_LINES = 8  # how far below the root line a detail line may name its object
 _RTYPES = ("model", "test", "seed", "snapshot", "source", "unit_test", "sql_operation", "macro")
 
 
@@ -38,14 +39,18 @@ def build_analysis(catalog: Catalog, best: Candidate | None, cands: list[Candida
     error_class = match.error_class
     if error_class is ErrorClass.UNKNOWN and best.header is not None:
         error_class = _class_from_header(best.header.text)
-    node_id = unique_id or _unique_id(best.node, project)
-    label = _label(best.node) or (f"task {task}" if task else None)
+    node = best.node or (f"source {match.get('source')}" if match.get("source") else None)
+    node_id = unique_id or _unique_id(node, project)
+    label = _label(node) or (f"task {task}" if task else None)
     detail = match.text
     key = match.key_object
     if key and key not in detail:
         detail = f"{detail} ({key})"
+    extra, extra_cand = _nearby_key(best, cands)
+    if extra and extra not in detail:
+        detail = f"{detail} ({extra})"
     root = f"{error_class.value} in {label}: {detail}" if label else f"{error_class.value}: {detail}"
-    evidence = _evidence(best, cands, source)
+    evidence = _evidence(best, cands, source, extra_cand)
     if run_results_message and not evidence:
         evidence = (Evidence(source="run_results.json", text=_clean(run_results_message)),)
     return LogAnalysis(
@@ -64,10 +69,34 @@ def _class_from_header(text: str) -> ErrorClass:
     return ErrorClass.UNKNOWN
 
 
-def _evidence(best: Candidate, cands: list[Candidate], source: str) -> tuple[Evidence, ...]:
+def _nearby_key(best: Candidate, cands: list[Candidate]) -> tuple[str | None, Candidate | None]:
+    """The object or column that a detail line just below the root names when the root line does not.
+
+    Postgres puts the relation in ``CONTEXT: ... in relation "x"`` under ``deadlock detected``;
+    Redshift puts the column in the DETAIL block's ``context:`` line under ``Invalid digit``.
+    """
+    match = best.match
+    if match.get("column"):
+        return None, None
+    near = sorted((c for c in cands if c.match.error_class is match.error_class
+                   and 0 < c.match.line - match.line <= NEARBY_LINES and c is not best),
+                  key=lambda c: c.match.line)
+    for c in near:
+        column = c.match.get("column")
+        if column:
+            return f"column {column}", c
+        if match.key_object is None and c.match.get("object"):
+            return c.match.get("object"), c
+    return None, None
+
+
+def _evidence(best: Candidate, cands: list[Candidate], source: str,
+              detail: Candidate | None = None) -> tuple[Evidence, ...]:
     lines = {best.match.line: best.match.text}
     if best.header is not None:
         lines.setdefault(best.header.line, best.header.text)
+    if detail is not None:
+        lines.setdefault(detail.match.line, detail.match.text)
     near = sorted((c for c in cands if abs(c.match.line - best.match.line) <= 3), key=lambda c: c.match.line)
     for c in near:
         if len(lines) >= MAX_EVIDENCE:
