@@ -96,7 +96,10 @@ def _json_pieces(line: str) -> list[Piece] | None:
         return None
     level = str(obj.get("level", "")).lower() or None
     task = obj.get("task_id") if isinstance(obj.get("task_id"), str) else None
-    out = _text_pieces(str(obj["event"]), level, task=task)
+    event = str(obj["event"])
+    if isinstance(obj.get("signal_name"), str):  # "Process terminated by signal ..." names it only here
+        event = f"{event} (signal {obj.get('signal')} {obj['signal_name']})"
+    out = _text_pieces(event, level, task=task)
     details = obj.get("error_detail")
     if isinstance(details, list):
         for detail in details:

@@ -12,6 +12,8 @@ from shared.redact import clean
 ROOT_CAUSE_CHARS = 400
 EVIDENCE_CHARS = 1_000
 MAX_EVIDENCE = 5
+# exit codes that mean "killed by a signal" (Python's -N, a shell's 128+N)
+_SIGNALS = {"-9": "SIGKILL", "137": "SIGKILL", "-15": "SIGTERM", "143": "SIGTERM", "-6": "SIGABRT"}
 NEARBY_LINES = 8  # how far below the root line a detail line may name its object
 _RTYPES = ("model", "test", "seed", "snapshot", "source", "unit_test", "sql_operation", "macro")
 
@@ -46,6 +48,9 @@ def build_analysis(catalog: Catalog, best: Candidate | None, cands: list[Candida
     key = match.key_object
     if key and key not in detail:
         detail = f"{detail} ({key})"
+    signal = _SIGNALS.get(match.get("code") or "")
+    if signal and signal not in detail:
+        detail = f"{detail} ({signal})"
     extra, extra_cand = _nearby_key(best, cands)
     if extra and extra not in detail:
         detail = f"{detail} ({extra})"

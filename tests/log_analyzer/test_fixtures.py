@@ -81,8 +81,17 @@ def test_airflow_expected_json_when_present() -> None:
             continue
         result = analyze_log(path)
         assert result.error_class == exp.get("error_class"), rel
-        if exp.get("failed_task"):
-            assert result.failed_node == exp["failed_task"], rel
+        # failed_node is the dbt unique_id when the task ran dbt (entries then give "failed_node"),
+        # else the Airflow task id
+        node = exp.get("failed_node") or exp.get("failed_task")
+        if node:
+            assert result.failed_node == node, rel
+        # key_object is descriptive ("exit code -9 (SIGKILL)"): each of its words must be in the root cause
+        words = (exp.get("key_object") or "").replace("(", " ").replace(")", " ").split()
+        missing = [w for w in words if w.lower() not in result.root_cause.lower()]
+        assert not missing, (rel, missing, result.root_cause)
+        if exp.get("error_class") is None:
+            assert not result.evidence, rel
 
 
 def _warehouse_lines() -> list[dict[str, str]]:
