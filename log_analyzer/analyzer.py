@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
+from log_analyzer.bigscan import scan as scan_big
 from log_analyzer.catalog import Catalog, load_catalog
 from log_analyzer.dbt_artifacts import RunResults, project_name, read_run_results
 from log_analyzer.engine import Candidate, Scanner
 from log_analyzer.models import ErrorClass, LogAnalysis
 from log_analyzer.normalize import pieces
-from log_analyzer.reader import GATE, iter_lines
+from log_analyzer.prefilter import gate_literals
+from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, iter_lines
 from log_analyzer.report import build_analysis, no_failure
 
 GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
+BIG_CHUNK_BYTES = CHUNK_BYTES  # read size of the big-file scan (tests make it tiny)
 
 
 def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run_results: Path | None = None,
@@ -44,16 +48,27 @@ def _scan(lines_or_path: Path | str | Iterable[str | bytes] | None, scanner: Sca
         lines_or_path = lines_or_path.splitlines()
     if isinstance(lines_or_path, str | Path):
         path = Path(lines_or_path)
-        gate = GATE if path.stat().st_size > GATE_MIN_BYTES else None
         with path.open("rb") as stream:
-            for number, raw in iter_lines(stream, gate=gate):
-                for piece in pieces(raw):
-                    scanner.feed(number, piece)
+            scan_path(stream, scanner, big=path.stat().st_size > GATE_MIN_BYTES, chunk_bytes=BIG_CHUNK_BYTES)
         return str(path)
     for number, raw in enumerate(lines_or_path, start=1):
         for piece in pieces(raw):
             scanner.feed(number, piece)
     return "text"
+
+
+def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int = CHUNK_BYTES) -> None:
+    """Feed a log stream to ``scanner``: every line, or (``big``) the gated lines of ``bigscan``."""
+    def feed(number: int, raw: bytes) -> None:
+        for piece in pieces(raw):
+            scanner.feed(number, piece)
+
+    if big:
+        scan_big(stream, feed, gate_literals(scanner.catalog), after=AFTER_LINES,
+                 follow=lambda: scanner.header_open, chunk_bytes=chunk_bytes)
+    else:
+        for number, raw in iter_lines(stream):
+            feed(number, raw)
 
 
 def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, model: str | None,

@@ -53,6 +53,11 @@ class Scanner:
         self.lines_seen = 0
         self.sources: dict[str, str] = {}  # table -> "source_name.table", to name source nodes fully
 
+    @property
+    def header_open(self) -> bool:
+        """A dbt node header still applies: a big-file scan must feed every line until it closes."""
+        return self._header is not None
+
     def feed(self, line: int, piece: Piece) -> None:
         text = piece.text
         self.lines_seen += 1
