@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -11,7 +12,7 @@ from log_analyzer.catalog import Catalog, load_catalog
 from log_analyzer.dbt_artifacts import RunResults, project_name, read_run_results
 from log_analyzer.engine import Candidate, Scanner
 from log_analyzer.models import ErrorClass, LogAnalysis
-from log_analyzer.normalize import pieces
+from log_analyzer.normalize import Piece, pieces
 from log_analyzer.prefilter import gate_literals
 from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, iter_lines
 from log_analyzer.report import build_analysis, no_failure
@@ -29,7 +30,7 @@ def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run
     node names become unique_ids; ``task`` is the Airflow task to name when no dbt node failed.
     """
     catalog = load_catalog()
-    scanner = Scanner(catalog)
+    scanner = _NodeScanner(catalog)
     source = _scan(lines_or_path, scanner)
     results = read_run_results(run_results) if run_results is not None else None
     project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
@@ -64,11 +65,42 @@ def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int
             scanner.feed(number, piece)
 
     if big:
-        scan_big(stream, feed, gate_literals(scanner.catalog), after=AFTER_LINES,
+        scan_big(stream, feed, gate_literals(scanner.catalog) + NODE_GATE, after=AFTER_LINES,
                  follow=lambda: scanner.header_open, chunk_bytes=chunk_bytes)
     else:
         for number, raw in iter_lines(stream):
             feed(number, raw)
+
+
+# dbt progress lines: "1 of 12 START sql table model main.order_pairs ... [RUN]" and its result line
+_PROGRESS = re.compile(r"^(?P<index>\d+) of \d+ (?P<what>START|OK|ERROR|PASS|FAIL|WARN|SKIP|NO-OP|CANCEL)\b")
+_START = re.compile(r"^\d+ of \d+ START (?:[\w ]*?(?P<rtype>model|seed|snapshot|test|unit_test)(?: file)?) "
+                    r"(?P<name>[\w.\-]+)")
+# failures that stop whatever was running (an interrupt, a kill): they name no node themselves
+_INTERRUPTING = (ErrorClass.TIMEOUT, ErrorClass.RESOURCE_EXHAUSTED)
+MAX_RUNNING = 64
+NODE_GATE = (b" START ",)  # a big-file scan must see the START lines too, to know what was running
+
+
+class _NodeScanner(Scanner):
+    """A Scanner that also knows which dbt nodes had started and not finished (``running``)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        self.running: dict[str, str] = {}  # progress index -> node (unique_id or "rtype name")
+
+    def feed(self, line: int, piece: Piece) -> None:
+        text = piece.text
+        if " of " in text and text[:1].isdigit():
+            m = _PROGRESS.match(text)
+            if m and m["what"] == "START":
+                start = _START.match(text)
+                node = piece.node or (f"{start['rtype']} {start['name']}" if start else None)
+                if node and len(self.running) < MAX_RUNNING:
+                    self.running[m["index"]] = node
+            elif m:
+                self.running.pop(m["index"], None)
+        super().feed(line, piece)
 
 
 def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, model: str | None,
@@ -88,6 +120,10 @@ def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, m
             return no_failure(source, skipped)
         return build_analysis(catalog, None, cands, source=source, project=project, task=task,
                               skipped=skipped, template=template)
+    running = getattr(scanner, "running", {})
+    if best.node is None and best.match.error_class in _INTERRUPTING and len(running) == 1:
+        # dbt interrupted mid-run (SIGINT from a timeout) names no node: the one still running is it
+        best = Candidate(best.match, next(iter(running.values())), best.header, best.count)
     if best.node and best.node.startswith("source ") and "." not in best.node:
         table = best.node.split(" ", 1)[1]
         best = Candidate(best.match, f"source {scanner.sources.get(table, table)}", best.header, best.count)
