@@ -18,7 +18,7 @@ parameters, so a hostile model name never reaches the text checked here.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, cast
 
 import sqlglot
 from sqlglot import exp
@@ -141,7 +141,7 @@ def _parse_one(text: str, dialect: Dialect) -> exp.Expression:
         raise UnsafeQuery(f"cannot be parsed as {dialect} SQL: {str(exc).splitlines()[0][:200]}") from exc
     if len(statements) != 1:
         raise UnsafeQuery(f"expected exactly one statement, found {len(statements)}")
-    return statements[0]
+    return cast(exp.Expression, statements[0])
 
 
 def _check_command(statement: exp.Command, dialect: Dialect) -> None:

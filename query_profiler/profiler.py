@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from pydantic import JsonValue
+
 from query_profiler.attribution import UNATTRIBUTED, model_for
 from query_profiler.deadline import call_with_deadline
 from query_profiler.diagnosis import diagnose, duration, has_signal
@@ -149,7 +151,7 @@ def profile_incident(incident: Incident, settings: Settings) -> Finding:
         kind, scope, profiles = call_with_deadline(read, timeout_s=budget_s * DEADLINE_SHARE)
     except Exception as exc:  # a specialist degrades rather than failing the chord (STYLE.md, practice 11)
         return Finding.unavailable(Specialist.QUERY_PROFILER, _reason(exc), elapsed_ms=monotonic_ms(started))
-    details = {
+    details: dict[str, JsonValue] = {
         "queries": [p.to_json() for p in profiles],
         "source": kind,
         "scope": scope,
