@@ -158,7 +158,7 @@ def profile_incident(incident: Incident, settings: Settings) -> Finding:
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
         "model": trigger.model,
-        "related_models": sorted(related or ()),
+        "related_models": list[JsonValue](sorted(related or ())),
     }
     if not profiles:
         return Finding(
