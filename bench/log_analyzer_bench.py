@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/log_analyzer_bench.py [--size-mb 1024] [--keep DIR]
 
-Prints MB/s for both, the ratio, and the analyzer's peak RSS (measured in a fresh process).
+Prints MB/s for both, the ratio, and the analyzer's peak RSS (measured in a fresh process, its
+worker threads included; children too, should it ever spawn any), and which big-file path ran.
 The page cache is warmed once (cat); then grep and the analyzer each run twice, alternately, and
 the faster run of each is kept, so both see the same cache and the same machine load.
 """
@@ -37,11 +38,14 @@ FAILURE = [
 
 PROBE = """
 import resource, sys, time
-from log_analyzer import analyze_log
+from log_analyzer import analyze_log, bigscan
 t = time.perf_counter()
 r = analyze_log(sys.argv[1])
 dt = time.perf_counter() - t
-print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, r.error_class, r.root_cause)
+path = (("hyperscan+numpy" if bigscan.numpy is not None else "hyperscan") + f",{bigscan.default_workers()}-threads"
+        if bigscan.accelerated() else "pure-Python")
+rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(dt, rss // 1024, path, r.error_class, r.root_cause)
 """
 
 
@@ -76,11 +80,12 @@ def main() -> None:
             count = grep.stdout.strip()
             probe = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True,
                                    cwd=ROOT, check=True)
-            out = probe.stdout.split(" ", 3)
+            out = probe.stdout.split(" ", 4)
             ours_s, rss_mb = min(ours_s, float(out[0])), max(rss_mb, int(out[1]))
         print(f"file: {size_mb:.0f} MB")
         print(f"grep -c ERROR: {size_mb / grep_s:8.0f} MB/s ({grep_s:.2f} s, count={count})")
-        print(f"analyze_log:   {size_mb / ours_s:8.0f} MB/s ({ours_s:.2f} s) -> {out[2]}: {out[3].strip()}")
+        print(f"analyze_log:   {size_mb / ours_s:8.0f} MB/s ({ours_s:.2f} s) -> {out[3]}: {out[4].strip()}")
+        print(f"big-file path: {out[2]}")
         print(f"ratio analyze_log/grep: {grep_s / ours_s:.2f}")
         print(f"analyze_log peak RSS: {rss_mb} MB")
 

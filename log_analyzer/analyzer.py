@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from log_analyzer.bigscan import scan as scan_big
+from log_analyzer import bigscan
 from log_analyzer.catalog import Catalog, load_catalog
 from log_analyzer.dbt_artifacts import RunResults, project_name, read_run_results
 from log_analyzer.engine import Candidate, Scanner
@@ -65,11 +67,26 @@ def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int
             scanner.feed(number, piece)
 
     if big:
-        scan_big(stream, feed, gate_literals(scanner.catalog) + NODE_GATE, after=AFTER_LINES,
-                 follow=lambda: scanner.header_open, chunk_bytes=chunk_bytes)
+        literals = gate_literals(scanner.catalog) + NODE_GATE
+        follow = lambda: scanner.header_open  # noqa: E731
+        fd = _regular_fd(stream) if bigscan.accelerated() else None
+        if fd is not None:  # hyperscan + worker threads on the file itself
+            bigscan.scan_file(fd, feed, literals, after=AFTER_LINES, follow=follow, start=stream.tell(),
+                              chunk_bytes=chunk_bytes)
+        else:
+            bigscan.scan(stream, feed, literals, after=AFTER_LINES, follow=follow, chunk_bytes=chunk_bytes)
     else:
         for number, raw in iter_lines(stream):
             feed(number, raw)
+
+
+def _regular_fd(stream: BinaryIO) -> int | None:
+    """The descriptor of a stream on a regular file (pread-able), else None."""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 # dbt progress lines: "1 of 12 START sql table model main.order_pairs ... [RUN]" and its result line

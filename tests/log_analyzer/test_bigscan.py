@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from log_analyzer import analyze_log, analyzer
+from log_analyzer import analyze_log, analyzer, bigscan
 from log_analyzer.catalog import load_catalog
 from log_analyzer.models import LogAnalysis
 from log_analyzer.prefilter import context_only_signatures, gate_literals, required_literals
@@ -25,6 +25,23 @@ CONTEXT_ONLY = {
 }
 
 
+# The big-file path in each build: hyperscan + numpy, hyperscan with bytes.count, pure Python.
+MODES = ["hyperscan+numpy", "hyperscan", "python"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param != "python" and bigscan.hyperscan is None:
+        pytest.skip("hyperscan is not installed here")
+    if request.param == "hyperscan+numpy" and bigscan.numpy is None:
+        pytest.skip("numpy is not installed here")
+    if request.param != "hyperscan+numpy":
+        monkeypatch.setattr(bigscan, "numpy", None)
+    if request.param == "python":
+        monkeypatch.setattr(bigscan, "hyperscan", None)
+    return str(request.param)
+
+
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int = 4096) -> tuple[LogAnalysis, LogAnalysis]:
     small = analyze_log(path)
     monkeypatch.setattr(analyzer, "GATE_MIN_BYTES", -1)
@@ -37,13 +54,12 @@ def _key(r: LogAnalysis) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize("log", LOGS, ids=lambda p: "/".join(p.parts[-3:]))
-def test_big_path_agrees_on_every_fixture(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_big_path_agrees_on_every_fixture(log: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     small, big = _both(log, monkeypatch)
     assert _key(big) == _key(small)
 
 
-def test_big_path_agrees_on_a_generated_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    chunk = 4096
+def _generated(chunk: int = 4096) -> bytes:
     info = b'{"timestamp":"2026-11-23T10:00:00Z","level":"info","event":"Processed batch 7 rows=259"}\n'
     junk = b"\xff\xfe binary \x00\x01 junk \xc3\x28 not utf-8\n"
     ansi = b'{"level":"info","event":"\\u001b[32mOK created sql table model main.stg_orders\\u001b[0m"}\n'
@@ -63,9 +79,16 @@ def test_big_path_agrees_on_a_generated_log(tmp_path: Path, monkeypatch: pytest.
     out += b'{"level":"error","event":"Task failed with exception","error_detail":[{"exc_type":"KeyError",'
     out += b'"exc_value":"\'customer_id\'"}]}\n'
     out += info * 5 + b"12:00:02  Done. PASS=3 WARN=0 ERROR=1 SKIP=2 TOTAL=6"  # no final newline
+    return bytes(out)
+
+
+@pytest.mark.parametrize("chunk", [4096, 4099, 1000, 97])
+def test_big_path_agrees_on_a_generated_log(tmp_path: Path, mode: str, chunk: int,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _generated()
     log = tmp_path / "attempt=1.log"
-    log.write_bytes(bytes(out))
-    assert bytes(out).find(b"Failure in model") < 3 * chunk < bytes(out).find(b"Failure in model") + 16
+    log.write_bytes(data)
+    assert data.find(b"Failure in model") < 3 * 4096 < data.find(b"Failure in model") + 16
     small, big = _both(log, monkeypatch, chunk)
     assert small.error_class == "invalid_identifier"
     assert _key(big) == _key(small)
@@ -86,3 +109,60 @@ def test_required_literals_are_in_every_match() -> None:
             m = sig.pattern.search(sig.example)
             lits = required_literals(sig.pattern)
             assert m is None or lits is None or any(lit in m.group(0) for lit in lits), sig.id
+
+
+class _Follow:
+    """A follow() with state, like a dbt header: on after a line with START, off after one with OK."""
+
+    def __init__(self) -> None:
+        self.open = False
+        self.fed: list[tuple[int, bytes]] = []
+
+    def __call__(self) -> bool:
+        return self.open
+
+    def feed(self, number: int, line: bytes) -> None:
+        self.fed.append((number, line))
+        if b"START" in line:
+            self.open = True
+        elif b"OK" in line:
+            self.open = False
+
+
+@pytest.mark.skipif(bigscan.hyperscan is None, reason="hyperscan is not installed here")
+@pytest.mark.parametrize("chunk", [4096, 333, 97])
+@pytest.mark.parametrize("numpy", [True, False])
+def test_scan_file_feeds_exactly_what_scan_feeds(tmp_path: Path, chunk: int, numpy: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same lines, same numbers, same order: hits straddling chunks, long lines, ANSI, junk, no final newline."""
+    if not numpy:
+        monkeypatch.setattr(bigscan, "numpy", None)
+    monkeypatch.setattr(bigscan, "NUMPY_MIN_BYTES", 16)  # numpy counts even the small test ranges
+    step = b"3 of 9 START sql view model main.stg_x ... [RUN]\nplain line\n" * 3 + b"OK done\n"
+    data = _generated() + b"\n" + step * 40 + b"x" * (2 * MAX_LINE_BYTES) + b"RROR at the end"
+    literals = (b"rror", b"RROR", b"Failure in model", b"invalid identifier '", b"START", b"exc_type")
+    log = tmp_path / "a.log"
+    for body in (data, data + b"\n", b"\n\n" + data):
+        log.write_bytes(body)
+        expected, got = _Follow(), _Follow()
+        with log.open("rb") as f:
+            bigscan.scan(f, expected.feed, literals, after=3, follow=expected, chunk_bytes=max(chunk, 512))
+        with log.open("rb") as f:
+            bigscan.scan_file(f.fileno(), got.feed, literals, after=3, follow=got, chunk_bytes=chunk, workers=2)
+        assert got.fed == expected.fed
+        lines = body.split(b"\n")
+        assert all(lines[n - 1][:MAX_LINE_BYTES] == text for n, text in got.fed)  # numbers are exact
+
+
+@pytest.mark.skipif(bigscan.hyperscan is None, reason="hyperscan is not installed here")
+def test_scan_file_on_an_empty_file_and_from_an_offset(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"")
+    fed: list[tuple[int, bytes]] = []
+    with log.open("rb") as f:
+        bigscan.scan_file(f.fileno(), lambda n, b: fed.append((n, b)), (b"rror",), after=1)
+    assert fed == []
+    log.write_bytes(b"Error one\nok\nok\nError two")
+    with log.open("rb") as f:
+        bigscan.scan_file(f.fileno(), lambda n, b: fed.append((n, b)), (b"rror",), after=1, chunk_bytes=5)
+    assert fed == [(1, b"Error one"), (2, b"ok"), (4, b"Error two")]
