@@ -28,7 +28,7 @@ bench: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared commander incident_cli
+	$(VENV)/bin/mypy shared commander incident_cli log_analyzer query_profiler owner_notifier
 
 compose-check:
 	docker-compose config --quiet

@@ -7,7 +7,7 @@ import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from log_analyzer import bigscan
 from log_analyzer.catalog import Catalog, load_catalog
@@ -16,7 +16,7 @@ from log_analyzer.engine import Candidate, Scanner
 from log_analyzer.models import ErrorClass, LogAnalysis
 from log_analyzer.normalize import Piece, pieces
 from log_analyzer.prefilter import gate_literals
-from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, iter_lines
+from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, Readable, iter_lines
 from log_analyzer.report import build_analysis, no_failure
 
 GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
@@ -74,9 +74,10 @@ def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int
             bigscan.scan_file(fd, feed, literals, after=AFTER_LINES, follow=follow, start=stream.tell(),
                               chunk_bytes=chunk_bytes)
         else:
-            bigscan.scan(stream, feed, literals, after=AFTER_LINES, follow=follow, chunk_bytes=chunk_bytes)
+            bigscan.scan(cast(Readable, stream), feed, literals, after=AFTER_LINES, follow=follow,
+                         chunk_bytes=chunk_bytes)
     else:
-        for number, raw in iter_lines(stream):
+        for number, raw in iter_lines(cast(Readable, stream)):  # typeshed's BinaryIO lacks readinto
             feed(number, raw)
 
 

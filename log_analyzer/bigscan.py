@@ -20,9 +20,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
-from log_analyzer.reader import CHUNK_BYTES, MAX_LINE_BYTES
+from log_analyzer.reader import CHUNK_BYTES, MAX_LINE_BYTES, Readable
 
 SAMPLE_BYTES = 16 * 1024
 REPLAN_REGIONS = 8  # the sampled byte frequencies are reused for this many chunks
@@ -103,7 +103,7 @@ class _Plan:
         return out
 
 
-def scan(stream: BinaryIO, feed: Feed, literals: tuple[bytes, ...], *, after: int,  # noqa: C901
+def scan(stream: Readable, feed: Feed, literals: tuple[bytes, ...], *, after: int,  # noqa: C901
          follow: Callable[[], bool] = lambda: False, chunk_bytes: int = CHUNK_BYTES) -> None:
     """Feed ``(line_number, line_bytes)`` of the interesting lines of ``stream`` to ``feed``, in order."""
     buf = bytearray(chunk_bytes + MAX_LINE_BYTES)
@@ -165,13 +165,13 @@ def scan(stream: BinaryIO, feed: Feed, literals: tuple[bytes, ...], *, after: in
         if last_nl >= 0:
             lineno, owed = region(start, last_nl + 1, lineno, owed)
             start = last_nl + 1
-        tail = end - start
-        if tail > MAX_LINE_BYTES:  # an over-long unfinished line: keep its head, drop the rest
+        tail_len = end - start
+        if tail_len > MAX_LINE_BYTES:  # an over-long unfinished line: keep its head, drop the rest
             long_head = bytes(buf[start:start + MAX_LINE_BYTES])
             carry = 0
         else:
-            buf[:tail] = buf[start:end]
-            carry = tail
+            buf[:tail_len] = buf[start:end]
+            carry = tail_len
 
 
 def _has_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
@@ -189,11 +189,11 @@ def _has_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
 try:  # optional accelerators (pyproject says why); the pure-Python scan is the fallback
     import hyperscan
 except ImportError:  # pragma: no cover - depends on the platform's wheels
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 try:
     import numpy
 except ImportError:  # pragma: no cover
-    numpy = None
+    numpy = None  # type: ignore[assignment]
 
 ACCEL_CHUNK_BYTES = 4 * 1024 * 1024  # one worker task
 PIECE_BYTES = 128 * 1024  # read and scanned at once: stays in L2 (a 4 MiB read buffer makes reads ~4x slower)

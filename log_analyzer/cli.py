@@ -37,7 +37,8 @@ def analyze_log_command(
     for label in ("error_class", "failed_node", "step", "runbook"):
         if d.get(label):
             console.print(f"  [dim]{label}:[/dim] {escape(str(d[label]))}", highlight=False)
-    if d.get("skipped"):
-        console.print(f"  [dim]skipped:[/dim] {escape(', '.join(map(str, d['skipped'])))}", highlight=False)
+    skipped = d.get("skipped")
+    if isinstance(skipped, list) and skipped:
+        console.print(f"  [dim]skipped:[/dim] {escape(', '.join(map(str, skipped)))}", highlight=False)
     for ev in finding.evidence:
         console.print(f"  [dim]{escape(ev.source)}:{ev.line}[/dim] {escape(ev.text)}", highlight=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
+
+from pydantic import JsonValue
 
 from log_analyzer.analyzer import analyze_log
 from log_analyzer.models import LogAnalysis
@@ -55,10 +58,10 @@ def analyze_incident(incident: Incident, settings: Settings) -> Finding:
 
 def to_finding(analysis: LogAnalysis, *, elapsed_ms: float = 0.0) -> Finding:
     status = FindingStatus.OK if analysis.failed else FindingStatus.EMPTY
-    details = {
+    details: dict[str, JsonValue] = {
         "error_class": analysis.error_class.value if analysis.error_class else None,
         "failed_node": analysis.failed_node, "root_cause": analysis.root_cause,
-        "skipped": list(analysis.skipped), "runbook": analysis.runbook, "step": analysis.step,
+        "skipped": list[JsonValue](analysis.skipped), "runbook": analysis.runbook, "step": analysis.step,
         "source": analysis.source,
     }
     return Finding(specialist=Specialist.LOG_ANALYZER, status=status,
@@ -72,7 +75,6 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
     run_results = project_dir / "target" / "run_results.json" if project_dir else None
     run_results = run_results if run_results and run_results.is_file() else None
     dbt_log = project_dir / "logs" / "dbt.log" if project_dir else None
-    kw = {"model": t.model, "dbt_project_dir": project_dir, "task": t.task_id}
     reasons: list[str] = []
     result: LogAnalysis | None = None
     for source in log_sources(incident, settings):
@@ -82,7 +84,8 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
             reasons.append(str(exc))
             continue
         try:
-            result = analyze_log(located, run_results=run_results, **kw)  # type: ignore[arg-type]
+            result = analyze_log(located, run_results=run_results, model=t.model, dbt_project_dir=project_dir,
+                                 task=t.task_id)
         finally:
             if isinstance(source, AirflowApiSource) and isinstance(located, Path):
                 located.unlink(missing_ok=True)
@@ -90,17 +93,15 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
     weak = (result is None or not result.failed or result.step in _WRAPPER_STEPS
             or result.error_class == "unknown")
     if weak and (run_results or (dbt_log and dbt_log.is_file())):
-        dbt = analyze_log(dbt_log if dbt_log and dbt_log.is_file() else None, run_results=run_results, **kw)
+        dbt = analyze_log(dbt_log if dbt_log and dbt_log.is_file() else None, run_results=run_results,
+                          model=t.model, dbt_project_dir=project_dir, task=t.task_id)
         if dbt.failed or result is None:
             result = dbt
     if result is None and t.exception:
-        result = analyze_log(TextSource(t.exception).resolve(), **kw)  # type: ignore[arg-type]
-        result = LogAnalysis(**{**_asdict(result), "source": "trigger.exception"})
+        result = analyze_log(TextSource(t.exception).resolve(), model=t.model, dbt_project_dir=project_dir,
+                             task=t.task_id)
+        result = dataclasses.replace(result, source="trigger.exception")
     return result, reasons
-
-
-def _asdict(a: LogAnalysis) -> dict[str, object]:
-    return {f: getattr(a, f) for f in a.__slots__}  # type: ignore[attr-defined]
 
 
 def _ms(started: float) -> float:

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="has-type, misc, arg-type"
+# (this module walks re._parser's untyped parse tree; the rest of the package is checked)
 """Literals a line must hold for a regex to match it, derived from the regex itself.
 
 ``required_literals(pattern)`` walks the parsed regex and returns a set of case-sensitive

@@ -9,8 +9,8 @@ so the Python loop runs only for the few interesting lines. Line numbers stay ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Generator, Iterator
+from typing import Protocol
 
 CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 8 * 1024
@@ -24,7 +24,13 @@ GATE: tuple[bytes, ...] = (b"rror", b"RROR", b"xception", b"FAIL", b"return code
 AFTER_LINES = 6
 
 
-def iter_lines(stream: BinaryIO, *, gate: tuple[bytes, ...] | None = None,
+class Readable(Protocol):
+    """A binary file opened for reading (``open(path, "rb")``)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def iter_lines(stream: Readable, *, gate: tuple[bytes, ...] | None = None,
                after: int = AFTER_LINES) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line_bytes)``; all lines without a gate, else the gated ones."""
     buf = bytearray(CHUNK_BYTES + MAX_LINE_BYTES)
@@ -76,7 +82,7 @@ def _has_any(buf: bytearray, start: int, end: int, gate: tuple[bytes, ...]) -> b
 
 
 def _gated(buf: bytearray, start: int, end: int, lineno: int, gate: tuple[bytes, ...], after: int,
-           pending_after: int) -> Iterator[tuple[int, bytes]]:
+           pending_after: int) -> Generator[tuple[int, bytes], None, tuple[int, int]]:
     """Yield the gated lines of complete lines buf[start:end]; return (next lineno, pending)."""
     hits: set[int] = set()  # start offsets of lines holding a gate literal
     for g in gate:

@@ -29,7 +29,10 @@ MAX_API_BYTES = 2 * 1024 * 1024 * 1024
 
 
 class LogSource(Protocol):
-    description: str
+    @property
+    def description(self) -> str:
+        """Where the log comes from, for the finding."""
+        ...
 
     def resolve(self) -> Path | str:
         """A local log file, or the log text; raises SourceError / SourceUnavailable."""
