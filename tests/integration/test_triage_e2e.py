@@ -8,6 +8,7 @@ no failure mode (duplicates, a raising or killed specialist, a 429) changes that
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,3 +222,27 @@ def test_a_specialist_with_no_worker_at_all_is_reported_at_the_deadline(
     assert owners.summary == "no result within 4 s"
     assert report.root_cause.startswith("invalid_identifier")  # what did arrive is used
     assert len(slack_api.top_level_messages("#incidents")) == 1
+
+
+def test_hostile_log_text_cannot_mention_channel_or_leak_a_secret(
+        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path) -> None:
+    # Given a task log whose error line carries a credential and Slack control sequences
+    log = tmp_path / "attempt=1.log"
+    log.write_text(
+        "[2026-11-23T03:01:50+0000] {subprocess.py:93} INFO - Running dbt\n"
+        "[2026-11-23T03:01:52+0000] {taskinstance.py:3311} ERROR - Task failed with exception\n"
+        "psycopg2.OperationalError: connection to postgres://etl:hunter2@db:5432/wh failed "
+        "<!channel> <@U0ADMIN> <https://evil.example|click here> & more\n")
+    stack = make_stack(env)
+    settings = settings_for(stack, env)
+
+    trigger = Trigger(dag_id="hourly_marts", task_id="load_raw", run_id="manual__hostile", log_location=str(log))
+    send_trigger(trigger, settings=settings)
+
+    store = _store(stack)
+    wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))
+    # Then nothing Slack received could ping anyone, link anywhere or show the password
+    sent = " ".join(str(c.params) for c in slack_api.calls())
+    assert "hunter2" not in sent
+    assert "<!channel>" not in sent and "<@U0ADMIN>" not in sent and "<https://evil" not in sent
+    assert "&lt;!channel&gt;" in sent  # shown, as text
