@@ -10,12 +10,15 @@ Contexts differ by version and level, so every read is defensive:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from shared.contracts import Trigger, TriggerSource
 from shared.redact import clean
+
+log = logging.getLogger(__name__)
 
 EXCEPTION_LIMIT = 4_000
 UPSTREAM_FAILED_NOTE = ("Airflow named an upstream_failed task in its DAG-level callback; "
@@ -46,17 +49,20 @@ def triggers_from_context(context: Mapping[str, Any], *, model: str | None = Non
         task_id = _str(_attr(ti, "task_id")) or _str(_attr(context.get("task"), "task_id"))
         if not (dag_id and task_id and run_id):
             continue
-        triggers.append(Trigger(
-            dag_id=dag_id, task_id=task_id, run_id=run_id,
-            try_number=_int(_attr(ti, "try_number"), default=1),
-            map_index=_int(_attr(ti, "map_index"), default=-1),
-            logical_date=logical_date,
-            exception=exception,
-            log_location=_str(_attr(ti, "log_url")) or None,
-            model=model or _param_model(context),
-            context=ti_note,
-            source=TriggerSource.AIRFLOW,
-        ))
+        try:
+            triggers.append(Trigger(
+                dag_id=dag_id, task_id=task_id, run_id=run_id[:250],
+                try_number=_int(_attr(ti, "try_number"), default=1),
+                map_index=_int(_attr(ti, "map_index"), default=-1),
+                logical_date=logical_date,
+                exception=exception,
+                log_location=(_str(_attr(ti, "log_url")) or None),
+                model=(model or _param_model(context) or "")[:250] or None,
+                context=ti_note[:2_000] if ti_note else None,
+                source=TriggerSource.AIRFLOW,
+            ))
+        except ValueError:  # one odd task instance must not cost the others their triage
+            log.exception("incident commander: skipped a task instance that makes no valid trigger")
     return triggers
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from commander.compose import compose
 from shared.contracts import Finding, Incident, Report, Specialist, Trigger
-from shared.errors import InvalidTrigger
+from shared.errors import InvalidTrigger, SlackPermanent, SlackRetryable
 from shared.runtime import Runtime
 from shared.slack_format import opening_blocks, report_blocks
 
@@ -40,8 +40,13 @@ def parse_trigger(payload: Mapping[str, Any]) -> Trigger:
         raise InvalidTrigger(f"invalid trigger: {problems}") from exc
 
 
-def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str) -> Opened:
-    """Claim ``trigger`` for ``task_id`` and make sure its opening message exists."""
+def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str, last_attempt: bool = False) -> Opened:
+    """Claim ``trigger`` for ``task_id`` and make sure its opening message exists.
+
+    Slack errors propagate (the task retries them) unless it is the ``last_attempt`` or Slack
+    refused for good: then the incident goes on without an opening message, and
+    ``finish_incident`` posts the report as a new message (it may fail too: then it is recorded).
+    """
     store = runtime.store
     claim = store.claim(trigger.dedup_key, owner_task_id=task_id)
     if not claim.is_new:
@@ -53,31 +58,49 @@ def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str) -> Opened
     if incident is None:
         incident = Incident(incident_id=claim.incident_id, trigger=trigger, channel=runtime.settings.slack_channel)
         store.save_incident(incident)
-    if incident.thread_ts is None:
+    if incident.thread_ts is None and store.get_field(incident.incident_id, "opening_failed") is None:
         text, blocks = opening_blocks(incident)
-        posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
+        try:
+            posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
+        except (SlackPermanent, SlackRetryable) as exc:
+            if isinstance(exc, SlackRetryable) and not last_attempt:
+                raise
+            store.set_field(incident.incident_id, "opening_failed", str(exc))
+            store.record_failure(what=f"opening post of {incident.incident_id} failed; triage goes on",
+                                 reason=f"{type(exc).__name__}: {exc}")
+            log.error("%s: opening post failed (%s); the report will be posted on its own",
+                      incident.incident_id, exc)
+            return Opened(incident=incident)
         incident = incident.model_copy(update={"channel": posted.channel, "thread_ts": posted.ts})
         store.save_incident(incident)
         store.publish(incident.incident_id, "opened", incident.model_dump_json())
     return Opened(incident=incident)
 
 
-def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *, runtime: Runtime) -> Report:
-    """Compose the report and make it the incident's one top-level post."""
-    incident = runtime.store.get_incident(incident_id)
-    if incident is None:
-        raise InvalidTrigger(f"unknown incident {incident_id} (expired or never opened)")
-    report = compose(incident, findings)
-    text, blocks = report_blocks(report)
-    if incident.thread_ts is None:  # the opening post failed for good: post the report instead
-        posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
-        runtime.store.save_incident(incident.model_copy(update={"channel": posted.channel,
-                                                                  "thread_ts": posted.ts}))
-    else:
-        runtime.sink.update(channel=incident.channel, ts=incident.thread_ts, text=text, blocks=blocks)
-    runtime.store.record_report(incident_id, report)
-    runtime.store.set_field(incident_id, "reported_at", datetime.now(UTC).isoformat())
-    return report
+def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *, runtime: Runtime,
+                    unless_reported: bool = False) -> Report | None:
+    """Compose the report and make it the incident's one top-level post.
+
+    One at a time per incident (a Redis lock), so the deadline task and a late chord callback
+    cannot interleave; with ``unless_reported`` (the deadline) nothing is done once a report is out.
+    """
+    with runtime.store.lock(f"report:{incident_id}", timeout_s=60):
+        if unless_reported and is_reported(incident_id, runtime=runtime):
+            return None
+        incident = runtime.store.get_incident(incident_id)
+        if incident is None:
+            raise InvalidTrigger(f"unknown incident {incident_id} (expired or never opened)")
+        report = compose(incident, findings)
+        text, blocks = report_blocks(report)
+        if incident.thread_ts is None:  # the opening post failed for good: post the report instead
+            posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
+            runtime.store.save_incident(incident.model_copy(update={"channel": posted.channel,
+                                                                      "thread_ts": posted.ts}))
+        else:
+            runtime.sink.update(channel=incident.channel, ts=incident.thread_ts, text=text, blocks=blocks)
+        runtime.store.record_report(incident_id, report)
+        runtime.store.set_field(incident_id, "reported_at", datetime.now(UTC).isoformat())
+        return report
 
 
 def findings_from_results(results: object) -> dict[Specialist, Finding]:

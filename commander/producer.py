@@ -94,8 +94,11 @@ def send_trigger(trigger: Trigger, *, settings: Settings | None = None) -> Deliv
             return Delivery(status="failed", dedup_key=trigger.dedup_key, reason=f"{reason}; {spool_exc}")
         log.warning("incident commander: broker unavailable (%s); spooled %s", reason, path)
         return Delivery(status="spooled", dedup_key=trigger.dedup_key, spool_path=path, reason=reason)
-    if spool.pending(settings.spool_dir):
-        flush_spool(settings=settings, limit=FLUSH_ON_SUCCESS_LIMIT)
+    try:
+        if spool.pending(settings.spool_dir):
+            flush_spool(settings=settings, limit=FLUSH_ON_SUCCESS_LIMIT)
+    except Exception:  # the trigger itself was sent; a spool problem must not reach Airflow
+        log.exception("incident commander: could not flush the spool %s", settings.spool_dir)
     return Delivery(status="sent", dedup_key=trigger.dedup_key)
 
 

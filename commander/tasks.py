@@ -16,7 +16,6 @@ from celery import Celery, Task, chord
 from commander.incidents import (
     findings_from_results,
     finish_incident,
-    is_reported,
     missing_as_unavailable,
     open_incident,
     parse_trigger,
@@ -52,6 +51,7 @@ RETRY_OPTIONS: dict[str, Any] = {
     "max_retries": 6,
     "acks_late": True,
     "retry_on_worker_lost": True,
+    "default_retry_delay": 1,  # also the delay after a lost worker (Celery's default is 180 s)
     "base": CommanderTask,
 }
 
@@ -70,12 +70,15 @@ def register_commander(app: Celery) -> None:
             runtime.store.record_failure(what="invalid trigger", reason=str(exc), payload=trigger)
             log.error("%s", exc)
             return {"status": "rejected", "reason": str(exc)}
-        opened = open_incident(parsed, runtime=runtime, task_id=self.request.id)
+        # On the last attempt a Slack that still refuses the opening post no longer holds the
+        # triage back: the specialists run and the report is posted on its own at the end.
+        last_attempt = (self.request.retries or 0) >= (self.max_retries or 0)
+        opened = open_incident(parsed, runtime=runtime, task_id=self.request.id, last_attempt=last_attempt)
         if opened.incident is None:
             return {"status": "duplicate", "incident_id": opened.duplicate_of}
         incident = opened.incident
         incident_id = incident.incident_id
-        if runtime.store.set_field_once(incident_id, "dispatched", self.request.id):
+        if runtime.store.get_field(incident_id, "dispatched") is None:
             payload = dump(incident)
             # The deadline first: if we die before the chord is sent, the report still comes.
             app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id,),
@@ -85,6 +88,9 @@ def register_commander(app: Celery) -> None:
             body.on_error(app.signature(TaskName.REPORT_CHORD_FAILURE.value, args=(incident_id,),
                                         immutable=True))
             chord(header, app=app)(body)
+            # Marked only once sent: a retry after a failed send sends again (replies, pings
+            # and the report are once-only or updates, so a second chord cannot double-post).
+            runtime.store.set_field(incident_id, "dispatched", self.request.id)
             log.info("%s opened for %s; specialists dispatched", incident_id, parsed.dedup_key)
         return {"status": "opened", "incident_id": incident_id}
 
@@ -93,6 +99,7 @@ def register_commander(app: Celery) -> None:
         found = findings_from_results(results)
         report = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"),
                                  runtime=get_runtime())
+        assert report is not None
         return {"status": report.status.value, "incident_id": incident_id}
 
     @app.task(name=TaskName.REPORT_CHORD_FAILURE.value, bind=True, **RETRY_OPTIONS)
@@ -101,16 +108,17 @@ def register_commander(app: Celery) -> None:
         found = runtime.store.findings(incident_id)
         reason = "no result: its worker died or was killed (retried, then gave up)"
         report = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
+        assert report is not None
         log.warning("%s reported degraded after a chord failure", incident_id)
         return {"status": report.status.value, "incident_id": incident_id}
 
     @app.task(name=TaskName.FINALIZE_OVERDUE.value, bind=True, **RETRY_OPTIONS)
     def finalize_overdue(self: Task, incident_id: str) -> dict[str, Any]:
         runtime = get_runtime()
-        if is_reported(incident_id, runtime=runtime):
-            return {"status": "already reported", "incident_id": incident_id}
-        found = runtime.store.findings(incident_id)
         reason = f"no result within {runtime.settings.report_deadline_s:g} s"
-        report = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
+        report = finish_incident(incident_id, missing_as_unavailable(runtime.store.findings(incident_id), reason),
+                                 runtime=runtime, unless_reported=True)
+        if report is None:
+            return {"status": "already reported", "incident_id": incident_id}
         log.warning("%s reported at its deadline", incident_id)
         return {"status": report.status.value, "incident_id": incident_id}

@@ -139,6 +139,10 @@ def _entry(
 
 def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], slack: str, ping: _Ping) -> None:
     context = {"incident_id": incident.incident_id, "owner": slack}
+    if incident.thread_ts is None:  # the opening post failed: a ping would be a second top-level post
+        for entry in ping.entries:
+            entry["note"] = "no incident thread (the opening post failed): mentioned in the report instead"
+        return
     if not once(f"{incident.incident_id}:ping:{slack}"):
         log.info("owner already pinged for this incident", extra=context)
         for entry in ping.entries:

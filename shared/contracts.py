@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 SCHEMA_VERSION = 1
 
-# What Airflow allows in dag and task ids (letters, digits, dashes, dots, underscores).
-_AIRFLOW_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+# What Airflow allows in dag and task ids (KEY_REGEX ^[\w.-]+$: Unicode letters, digits, _ . -).
+_AIRFLOW_ID = re.compile(r"^[\w.\-]{1,250}$")
 
 
 class _Frozen(BaseModel):

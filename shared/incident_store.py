@@ -102,6 +102,10 @@ class IncidentStore:
         """Set ``field`` only if unset; True if this call set it."""
         return bool(self._r.hsetnx(f"{_PREFIX}:incident:{incident_id}", field, value))
 
+    def lock(self, name: str, *, timeout_s: float) -> Any:
+        """A Redis lock (context manager) held at most ``timeout_s``; waits up to that long for it."""
+        return self._r.lock(f"{_PREFIX}:lock:{name}", timeout=timeout_s, blocking_timeout=timeout_s)
+
     # -- once-only side effects ---------------------------------------------------------------
     def once(self, marker: str) -> bool:
         """True the first time ``marker`` is seen (within the TTL), False ever after."""

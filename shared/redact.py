@@ -10,17 +10,26 @@ import re
 
 MASK = "[REDACTED]"
 
+_SECRET_KEY = (r"[\w.\-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+               r"account[_-]?key|sharedaccesskey|passphrase|authorization|credentials?)[\w.\-]*")
+_VALUE = r"(?:'[^'\n]*'|\"[^\"\n]*\"|(?!\[REDACTED\]|Bearer\b|Basic\b)[^\s'\",;&]+)"
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # user:password@ in URLs (postgres://u:p@h, snowflake://u:p@acct, redis://:p@h)
-    (re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]+)@"),
+    # Slack incoming webhooks carry their secret in the path
+    (re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/\S+"), MASK),
+    # user:password@host in URLs; the password may hold '/' or '@' (the last '@' before the host wins)
+    (re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>\S+)@(?=[^@\s/]+)"),
      r"\g<scheme>\g<user>:" + MASK + "@"),
     # Authorization: Bearer xyz
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + MASK),
-    # key=value / key: value for secret-ish keys
-    (re.compile(r"(?i)\b(?P<key>[\w.\-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-                r"private[_-]?key|passphrase|authorization|credentials?)[\w.\-]*)"
-                r"(?P<sep>\s*[=:]\s*|\"\s*:\s*\")(?P<q>['\"]?)(?P<val>(?!\[REDACTED\]|Bearer\b|Basic\b)[^\s'\",;&]+)"),
-     r"\g<key>\g<sep>\g<q>" + MASK),
+    # SQL: ALTER/CREATE ROLE ... PASSWORD 'x', IDENTIFIED BY 'x'
+    (re.compile(r"(?i)\b(password|identified\s+by)\s+('[^'\n]*'|\"[^\"\n]*\")"), r"\1 " + MASK),
+    # command-line flags: --password x, --api-token=x
+    (re.compile(r"(?i)(?<![\w-])(--?[\w-]*(?:password|passwd|secret|token)[\w-]*)(\s+|=)(?!-)" + _VALUE),
+     r"\1\2" + MASK),
+    # key=value / key: value / "key": "value" for secret-ish keys; quoted values whole
+    (re.compile(r"(?i)\b(?P<key>" + _SECRET_KEY + r")(?P<sep>\s*[=:]\s*|\"\s*:\s*\"?)(?P<val>" + _VALUE + ")"),
+     r"\g<key>\g<sep>" + MASK),
     # Slack tokens, GitHub tokens, AWS access key ids, JWTs
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{8,}"), MASK),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),

@@ -41,15 +41,20 @@ class Settings(BaseSettings):
     owners_file: Path | None = Field(default=None, alias="OWNERS_FILE")
 
     # Producer: where undeliverable triggers wait, and how long a publish may block.
-    spool_dir: Path = Field(default=DEFAULT_STATE_DIR / "spool", alias="INCIDENT_SPOOL_DIR")
+    # Absolute by default: Airflow processes run from varying working directories, and
+    # flush-spool must find what they spooled.
+    spool_dir: Path = Field(default_factory=lambda: Path.home() / ".incident-commander" / "spool",
+                            alias="INCIDENT_SPOOL_DIR")
     publish_timeout_s: float = Field(default=2.0, gt=0, le=30, alias="INCIDENT_PUBLISH_TIMEOUT_S")
 
     # Console sink (no Slack token): one JSON line per Slack call.
     outbox_path: Path = Field(default=DEFAULT_STATE_DIR / "outbox.jsonl", alias="INCIDENT_OUTBOX")
 
     # Time budgets. A specialist gets soft_time_limit_s, then is reported unavailable.
-    specialist_soft_time_limit_s: float = Field(default=20.0, gt=0, le=600, alias="SPECIALIST_SOFT_TIME_LIMIT_S")
-    report_deadline_s: float = Field(default=90.0, gt=0, le=3600, alias="REPORT_DEADLINE_S")
+    # Both stay below the broker's visibility timeout (300 s, shared/celery_app.py): a task running,
+    # or a countdown waiting, longer than that is redelivered and would run twice.
+    specialist_soft_time_limit_s: float = Field(default=20.0, gt=0, le=240, alias="SPECIALIST_SOFT_TIME_LIMIT_S")
+    report_deadline_s: float = Field(default=90.0, gt=0, le=270, alias="REPORT_DEADLINE_S")
     dedup_ttl_s: int = Field(default=86_400, ge=60, alias="INCIDENT_DEDUP_TTL_S")
 
     # Chaos testing: make one specialist misbehave on purpose, e.g. "owner_notifier:raise",

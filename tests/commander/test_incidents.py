@@ -15,7 +15,7 @@ import redis
 from commander.incidents import finish_incident, open_incident, parse_trigger
 from incident_cli.stack import RedisServer
 from shared.contracts import Finding, FindingStatus, Specialist, Trigger
-from shared.errors import InvalidTrigger, SlackPermanent
+from shared.errors import InvalidTrigger, SlackRetryable
 from shared.incident_store import IncidentStore
 from shared.runtime import Runtime, build_runtime
 from shared.settings import load_settings
@@ -74,6 +74,7 @@ def test_finishing_twice_updates_the_same_post(runtime: Runtime, slack_api: Slac
 
     finish_incident(opened.incident.incident_id, found, runtime=runtime)
     report = finish_incident(opened.incident.incident_id, found, runtime=runtime)  # a retried callback
+    assert report is not None
 
     assert len(slack_api.top_level_messages("#incidents")) == 1
     assert len(slack_api.calls("chat.update")) == 2
@@ -90,10 +91,35 @@ def test_the_opening_post_is_retried_on_a_server_error_and_made_once(runtime: Ru
     assert len(slack_api.top_level_messages("#incidents")) == 1
 
 
-def test_slack_refusing_the_channel_is_a_permanent_error(runtime: Runtime, slack_api: SlackServer) -> None:
+def test_slack_refusing_the_opening_post_does_not_stop_the_triage(runtime: Runtime, slack_api: SlackServer) -> None:
+    # Given Slack refuses the opening post for good once (a permanent error is not retried)
     slack_api.fail_with("chat.postMessage", error="channel_not_found")
-    with pytest.raises(SlackPermanent):
+    opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
+
+    # Then the incident goes on without a thread, and the failure is on record
+    assert opened.incident is not None and opened.incident.thread_ts is None
+    assert "opening post" in runtime.store.failures()[0]["what"]
+    # and the report is posted on its own: still one top-level post
+    finish_incident(opened.incident.incident_id, {}, runtime=runtime)
+    [post] = slack_api.top_level_messages("#incidents")
+    assert "ROOT CAUSE" in str(post["blocks"])
+
+
+def test_a_retryable_slack_error_is_raised_for_the_task_to_retry_until_the_last_attempt(
+        runtime: Runtime, slack_api: SlackServer) -> None:
+    slack_api.fail("chat.postMessage", status=503, times=10)  # more than the SDK's own retries
+    with pytest.raises(SlackRetryable):
         open_incident(TRIGGER, runtime=runtime, task_id="task-1")
+    opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1", last_attempt=True)
+    assert opened.incident is not None and opened.incident.thread_ts is None
+
+
+def test_the_deadline_does_nothing_once_the_report_is_out(runtime: Runtime, slack_api: SlackServer) -> None:
+    opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
+    assert opened.incident is not None
+    assert finish_incident(opened.incident.incident_id, {}, runtime=runtime) is not None
+    assert finish_incident(opened.incident.incident_id, {}, runtime=runtime, unless_reported=True) is None
+    assert len(slack_api.calls("chat.update")) == 1
 
 
 def test_an_invalid_trigger_is_refused_with_the_field_named() -> None:
