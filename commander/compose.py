@@ -52,7 +52,19 @@ def root_cause(trigger: Trigger, log: Finding) -> str:
 
 
 def impact(log: Finding, queries: Finding, owners: Finding) -> str:
-    parts: list[str] = []
+    parts = [_downstream_sentence(owners)]
+    skipped = _names(log.details.get("skipped"))
+    if skipped:
+        parts.append(f"dbt skipped {len(skipped)} node{'s' if len(skipped) != 1 else ''} because of it.")
+    if queries.status is FindingStatus.OK:
+        parts.append(f"Warehouse: {queries.summary}")
+    elif queries.status is FindingStatus.UNAVAILABLE:
+        parts.append(f"Warehouse activity unavailable: {queries.summary}")
+    return " ".join(parts)
+
+
+def _downstream_sentence(owners: Finding) -> str:
+    """What depends on the failed node, from the manifest the owner notifier read (never a guess)."""
     downstream = _as_dict(owners.details.get("downstream"))
     models, exposures = _names(downstream.get("models")), _names(downstream.get("exposures"))
     if models or exposures:
@@ -61,17 +73,12 @@ def impact(log: Finding, queries: Finding, owners: Finding) -> str:
             what.append(f"{len(models)} downstream model{'s' if len(models) != 1 else ''} ({_list(models)})")
         if exposures:
             what.append(f"{len(exposures)} exposure{'s' if len(exposures) != 1 else ''} ({_list(exposures)})")
-        parts.append("Blocks " + " and ".join(what) + ".")
-    skipped = _names(log.details.get("skipped"))
-    if skipped:
-        parts.append(f"dbt skipped {len(skipped)} node{'s' if len(skipped) != 1 else ''} because of it.")
-    if queries.status is FindingStatus.OK:
-        parts.append(f"Warehouse: {queries.summary}")
-    elif queries.status is FindingStatus.UNAVAILABLE:
-        parts.append(f"Warehouse activity unavailable: {queries.summary}")
-    if owners.status is FindingStatus.UNAVAILABLE and not parts:
-        parts.append(f"Downstream impact unknown: {owners.summary}")
-    return " ".join(parts) or "No downstream dependents found in the dbt manifest."
+        return "Blocks " + " and ".join(what) + "."
+    if owners.status is FindingStatus.UNAVAILABLE:
+        return f"Downstream impact unknown: {owners.summary}."
+    if owners.status is FindingStatus.OK and downstream.get("from_manifest"):
+        return "No downstream dependents in the dbt manifest."
+    return "Downstream impact unknown (no dbt manifest, or no failed dbt node identified)."
 
 
 def owner_line(owners: Finding) -> str:

@@ -206,7 +206,7 @@ def _finding(
     )
 
 
-def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, list[str]]:
+def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, Any]:
     models: list[str] = []
     exposures: list[str] = []
     if project.manifest is not None:
@@ -215,7 +215,8 @@ def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, list
                 impact = project.manifest.downstream(uid)
                 models += [m for m in impact["models"] if m not in models]
                 exposures += [e for e in impact["exposures"] if e not in exposures]
-    return {"models": models, "exposures": exposures}
+    # from_manifest: whether empty lists mean "no dependents" or "could not tell" (no manifest)
+    return {"models": models, "exposures": exposures, "from_manifest": project.manifest is not None}
 
 
 def _escape(text: str) -> str:

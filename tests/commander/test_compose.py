@@ -25,7 +25,7 @@ OWNERS = Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK,
                  summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
                  details={"downstream": {
                      "models": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
-                     "exposures": ["exposure.hourly_marts.revenue_dashboard"]}})
+                     "exposures": ["exposure.hourly_marts.revenue_dashboard"], "from_manifest": True}})
 
 
 def test_complete_report_has_the_four_sections() -> None:
@@ -64,3 +64,13 @@ def test_no_logical_date_gives_a_ui_rerun_hint() -> None:
     manual = INCIDENT.model_copy(update={"trigger": TRIGGER.model_copy(update={"logical_date": None})})
     report = compose(manual, {})
     assert "from the Airflow UI" in report.next_action
+
+
+def test_impact_does_not_claim_no_dependents_when_it_could_not_look() -> None:
+    no_manifest = OWNERS.model_copy(update={"details": {"downstream": {"models": [], "exposures": [],
+                                                                        "from_manifest": False}}})
+    looked = OWNERS.model_copy(update={"details": {"downstream": {"models": [], "exposures": [],
+                                                                   "from_manifest": True}}})
+    assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: no_manifest}).impact.startswith("Downstream impact unknown")
+    assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: looked}).impact.startswith(
+        "No downstream dependents in the dbt manifest.")

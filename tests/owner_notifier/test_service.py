@@ -43,6 +43,7 @@ def test_the_model_in_the_trigger_gets_its_owner_pinged_once() -> None:
     assert finding.details["downstream"] == {
         "models": ["rpt_daily_revenue"],
         "exposures": ["finance_dashboard"],
+        "from_manifest": True,
     }
     assert finding.evidence[0].source == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
 
