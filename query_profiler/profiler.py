@@ -93,7 +93,17 @@ def _noteworthy(record: QueryRecord) -> bool:
 
 
 def _rank(record: QueryRecord) -> tuple[int, float, str]:
-    return (0 if record.failed else 1, -record.elapsed_ms, record.query_id)
+    """Failed first, then sessions blocked or blocking now, then the rest by elapsed time;
+    pg_stat_statements aggregates (maxima since the last stats reset, maybe last week) last."""
+    if record.failed:
+        tier = 0
+    elif record.blocked_by_pid is not None or record.blocking_pids:
+        tier = 1
+    elif record.status is QueryStatus.AGGREGATE:
+        tier = 3
+    else:
+        tier = 2
+    return (tier, -record.elapsed_ms, record.query_id)
 
 
 def to_profile(record: QueryRecord, model: str) -> QueryProfile:
