@@ -123,22 +123,41 @@ class AirflowApiSource:
 
 
 def _save(response) -> Path:  # type: ignore[no-untyped-def]
-    """Stream the body to disk; a JSON body's ``content`` (a list of lines or records) becomes lines."""
-    with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as raw:
-        total = 0
-        while chunk := response.read(1024 * 1024):
-            total += len(chunk)
-            if total > MAX_API_BYTES:
-                break
-            raw.write(chunk)
+    """Stream the body to disk; a JSON body's ``content`` (a list of lines or records) becomes lines.
+
+    The temporary file is removed if anything fails (a time-out, the soft time limit), so a
+    worker that meets many such failures does not fill its disk.
+    """
+    raw = tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False)  # noqa: SIM115 - removed below on error
     path = Path(raw.name)
-    if path.stat().st_size < 256 * 1024 * 1024 and path.read_bytes()[:1] == b"{":
-        try:
-            content = json.loads(path.read_bytes()).get("content")
-        except ValueError:
-            return path
-        lines = content if isinstance(content, list) else str(content).splitlines()
-        with path.open("w", encoding="utf-8") as out:
-            for item in lines:
-                out.write((json.dumps(item) if isinstance(item, dict) else str(item)) + "\n")
+    try:
+        with raw:
+            total = 0
+            while chunk := response.read(1024 * 1024):
+                total += len(chunk)
+                if total > MAX_API_BYTES:
+                    break
+                raw.write(chunk)
+        expected = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+        if expected is not None and expected.isdigit() and total < int(expected):
+            raise SourceUnavailable(f"Airflow API log cut short ({total} of {expected} bytes)", retry_after_s=5.0)
+        with path.open("rb") as head:
+            is_json = head.read(1) == b"{"
+        if is_json and path.stat().st_size < 256 * 1024 * 1024:
+            _json_content_to_lines(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return path
+
+
+def _json_content_to_lines(path: Path) -> None:
+    """Airflow's ``{"content": [...]}`` reply rewritten as one line per log record (bounded by the caller)."""
+    try:
+        content = json.loads(path.read_bytes()).get("content")
+    except (ValueError, AttributeError):
+        return
+    lines = content if isinstance(content, list) else str(content).splitlines()
+    with path.open("w", encoding="utf-8") as out:
+        for item in lines:
+            out.write((json.dumps(item) if isinstance(item, dict) else str(item)) + "\n")
