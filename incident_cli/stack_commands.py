@@ -74,9 +74,10 @@ def demo(
         elapsed_ms = (time.perf_counter() - t0) * 1000
         report = IncidentStore.from_url(settings.state_redis_url).get_report(incident_id)
         if not json_out:
-            console.print(f"trigger → final post: {elapsed_ms:.0f} ms "
-                          f"({'Slack' if base.slack_bot_token else 'console sink: ' + env['INCIDENT_OUTBOX']})",
-                          highlight=False)
+            console.print(f"trigger → final post: {elapsed_ms:.0f} ms, the first incident on workers that are "
+                          "still warming up (steady state: bench/e2e_latency.py); posted to "
+                          f"{'Slack' if base.slack_bot_token else 'the console sink ' + env['INCIDENT_OUTBOX']}",
+                          highlight=False, soft_wrap=True)
         if report is None:
             raise typer.Exit(1)
     finally:
