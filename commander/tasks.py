@@ -21,7 +21,7 @@ from commander.incidents import (
     parse_trigger,
 )
 from shared.celery_app import TaskName
-from shared.contracts import dump
+from shared.contracts import Incident, dump
 from shared.errors import InvalidTrigger, PermanentError, RetryableError
 from shared.runtime import get_runtime
 
@@ -58,6 +58,19 @@ RETRY_OPTIONS: dict[str, Any] = {
 SPECIALIST_TASKS = (TaskName.ANALYZE_LOGS, TaskName.PROFILE_QUERIES, TaskName.NOTIFY_OWNERS)
 
 
+def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float) -> None:
+    """The deadline task, then the chord: three specialists on their queues, compose_report as the
+    callback and report_chord_failure as the errback. By task name: no specialist code is imported."""
+    incident_id = incident.incident_id
+    # The deadline first: if we die before the chord is sent, the report still comes.
+    app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id,), countdown=deadline_s)
+    payload = dump(incident)
+    header = [app.signature(name.value, args=(payload,)) for name in SPECIALIST_TASKS]
+    body = app.signature(TaskName.COMPOSE_REPORT.value, kwargs={"incident_id": incident_id})
+    body.on_error(app.signature(TaskName.REPORT_CHORD_FAILURE.value, args=(incident_id,), immutable=True))
+    chord(header, app=app)(body)
+
+
 def register_commander(app: Celery) -> None:
     """Register the commander's four tasks on ``app``."""
 
@@ -79,15 +92,7 @@ def register_commander(app: Celery) -> None:
         incident = opened.incident
         incident_id = incident.incident_id
         if runtime.store.get_field(incident_id, "dispatched") is None:
-            payload = dump(incident)
-            # The deadline first: if we die before the chord is sent, the report still comes.
-            app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id,),
-                          countdown=runtime.settings.report_deadline_s)
-            header = [app.signature(name.value, args=(payload,)) for name in SPECIALIST_TASKS]
-            body = app.signature(TaskName.COMPOSE_REPORT.value, kwargs={"incident_id": incident_id})
-            body.on_error(app.signature(TaskName.REPORT_CHORD_FAILURE.value, args=(incident_id,),
-                                        immutable=True))
-            chord(header, app=app)(body)
+            dispatch_specialists(app, incident, deadline_s=runtime.settings.report_deadline_s)
             # Marked only once sent: a retry after a failed send sends again (replies, pings
             # and the report are once-only or updates, so a second chord cannot double-post).
             runtime.store.set_field(incident_id, "dispatched", self.request.id)
