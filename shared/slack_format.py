@@ -1,11 +1,45 @@
 """Block Kit rendering of incidents, reports and findings: pure functions, no I/O.
 
-Trust boundary: every string that came from outside (log lines, exception text, run ids, model
-names, query text, the composed report's prose) goes through ``_safe`` = redact, ``escape``,
-then defuse literal ``` (so it cannot open or close a code block). The only markup left
-unescaped is what we build ourselves: the section headings, and Slack mentions taken from the
-owner finding's ``details["owners"][i]["slack"]``, each of which must fullmatch ``MENTION``
-before it is inserted.
+Trust boundary: every string that came from outside (log lines, exception text, run ids, dag and
+task ids, model names, query text, the composed report's prose, specialists' summaries) is
+rendered through exactly one of two functions, chosen by where it lands:
+
+* ``untrusted_prose`` for mrkdwn outside a code block (section and context text, and the
+  ``text`` fallback, which Slack also reads as mrkdwn). Redacted, then every character that
+  could form Slack formatting is swapped for a look-alike, then ``escape``d.
+* ``untrusted_code`` for lines inside a ``` block (evidence), where Slack applies no formatting:
+  redacted, ``escape``d, and no run of backticks can close the block. Every other character is
+  kept verbatim, so a log line still shows ``*``, ``_`` and ``~`` exactly as it was written.
+
+Slack mrkdwn has no escape character (a backslash stays visible and escapes nothing), and a
+zero-width space next to a delimiter is known to *enable* mid-word formatting, so prose never
+relies on one. The prose mapping, applied to the redacted text before escaping:
+
+=======================  =====================================  ====================================
+character                when                                   becomes
+=======================  =====================================  ====================================
+``*`` (bold)             always                                 U+2217 ``∗`` ASTERISK OPERATOR
+``~`` (strike)           always                                 U+223C ``∼`` TILDE OPERATOR
+backtick (code, fence)   always                                 U+02CB ``ˋ`` MODIFIER LETTER GRAVE
+``_`` (italic)           unless both neighbours are ASCII       U+02CD ``ˍ`` MODIFIER LETTER LOW
+                         letters or digits                      MACRON
+``>`` (block quote)      first non-blank character of a line    U+203A ``›`` SINGLE RIGHT-POINTING
+                                                                ANGLE QUOTATION MARK
+=======================  =====================================  ====================================
+
+So ``fct_orders`` and ``dag_id`` stay as they are (readable and copyable), while ``_tmp_`` becomes
+``ˍtmpˍ`` and ``scheduled__2024…`` becomes ``scheduledˍˍ2024…`` (``_`` is not a letter: the
+second ``_`` follows one). Italics open only at a ``_`` with no letter or digit before it; every
+such ``_`` is replaced and we write none ourselves, so a kept ``_`` has nothing to close (Slack
+does close before a letter: ``_italic_regular``). The text's ends count as boundaries, so a
+fragment is safe wherever it is placed; ASCII rather than Unicode letters, so ``café_x`` loses
+its ``_`` too (whatever Slack takes for a letter, it is not looser than ASCII). With no backtick
+left, prose needs no fence defusing. Not formatting, and left alone: emoji codes (``:fire:``),
+bare URLs (Slack links them, we never unfurl), and "@here" as plain text (see ``escape``).
+
+The only markup left live is what we build ourselves: the section headings and labels
+(``*ROOT CAUSE*``, ``*dag*``), and Slack mentions taken from the owner finding's
+``details["owners"][i]["slack"]``, each of which must fullmatch ``MENTION`` before it is inserted.
 
 Size limits (ENGINEERING.md section 7): section text <= 3000, at most 50 blocks, header text
 <= 150, and under ~12,000 characters of block text in all (bolt-js #2509 saw
@@ -55,7 +89,9 @@ def escape(text: str) -> str:
 def truncate(text: str, limit: int, *, marker: str = MARKER) -> str:
     """Cut ``text`` to at most ``limit`` characters, ending with ``marker``.
 
-    Never cuts inside an entity (``&amp;``, ``&lt;``): a half entity would show as garbage.
+    Never cuts inside an entity (``&amp;``, ``&lt;``): a half entity would show as garbage. Never
+    ends the kept part on ``_``: prose keeps a ``_`` only between two letters or digits, and one
+    left before the marker's space could close italics.
     """
     if len(text) <= limit:
         return text
@@ -65,17 +101,56 @@ def truncate(text: str, limit: int, *, marker: str = MARKER) -> str:
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
-    return cut + marker
+    return cut.rstrip("_") + marker
 
 
-def _safe(text: str | None) -> str:
-    """Untrusted text, made safe for mrkdwn: secrets redacted, escaped, and code fences defused."""
+# Prose look-alikes (see the module docstring); the code rendering keeps the originals.
+_PROSE_ALWAYS = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
+_ITALIC_UNDERSCORE = "\u02cd"
+_QUOTE_MARK = "\u203a"
+# A '_' that is not between two ASCII letters or digits (the text's ends count as boundaries).
+_BOUNDARY_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# A '>' opening a line (after blanks) makes a block quote: ">" and ">>>" alike.
+_LINE_QUOTE = re.compile(r"(^|[\r\n])([ \t]*)>")
+_ADJACENT_BACKTICK = re.compile(r"`(?=`)")
+
+
+def untrusted_prose(text: str | None) -> str:
+    """Untrusted text for mrkdwn outside code: redacted, unable to format itself, escaped.
+
+    ``*``, ``~`` and backticks become look-alikes, ``_`` does where it could open or close
+    italics, a line-leading ``>`` does too; then ``&``, ``<``, ``>`` are escaped.
+    """
+    plain = redact(text or "").translate(_PROSE_ALWAYS)
+    plain = _BOUNDARY_UNDERSCORE.sub(_ITALIC_UNDERSCORE, plain)
+    plain = _LINE_QUOTE.sub(lambda m: m.group(1) + m.group(2) + _QUOTE_MARK, plain)
+    return escape(plain)
+
+
+def untrusted_code(text: str | None) -> str:
+    """Untrusted text for inside a ``` block: redacted, escaped, and unable to close the block.
+
+    Slack applies no formatting inside a code block, so ``*``, ``_``, ``~`` and single
+    backticks stay as they are; only two adjacent backticks are parted (see ``_defuse_fences``).
+    """
     return _defuse_fences(escape(redact(text or "")))
 
 
+def untrusted_inline_code(text: str | None) -> str:
+    """An untrusted identifier (dag, task and run ids) as inline code: shown exactly, copyable.
+
+    Slack formats nothing inside `…`; only a backtick could close it, so it becomes ``ˋ``.
+    """
+    return "`" + escape(redact(text or "")).replace("`", "\u02cb") + "`"
+
+
 def _defuse_fences(text: str) -> str:
-    """A literal ``` must not open or close a code block: zero-width spaces keep it looking the same."""
-    return text.replace("```", "`\u200b`\u200b`")
+    """No run of backticks can open or close a code block: a zero-width space parts adjacent ones.
+
+    Every adjacent pair, not every ```: replacing ``` alone leaves ``` in a run of five. Only
+    inside code, where Slack formats nothing, so the zero-width space cannot enable formatting.
+    """
+    return _ADJACENT_BACKTICK.sub("`\u200b", text)
 
 
 def _header(text: str) -> Block:
@@ -99,8 +174,14 @@ def _incident_label(incident_id: str) -> str:
 def _where(report_or_incident: Report | Incident) -> str:
     trigger = report_or_incident.trigger
     mapped = f" · map {trigger.map_index}" if trigger.map_index >= 0 else ""
-    return (f"*dag* {escape(trigger.dag_id)} · *task* {escape(trigger.task_id)} · "
-            f"*run* {_safe(trigger.run_id)} · *try* {trigger.try_number}{mapped}")
+    return (f"*dag* {untrusted_inline_code(trigger.dag_id)} · *task* {untrusted_inline_code(trigger.task_id)} · "
+            f"*run* {untrusted_inline_code(trigger.run_id)} · *try* {trigger.try_number}{mapped}")
+
+
+def _dotted(report_or_incident: Report | Incident) -> str:
+    """``dag_id.task_id`` for the fallback text (mrkdwn too): a ``_`` at either id's edge is replaced."""
+    trigger = report_or_incident.trigger
+    return f"{untrusted_prose(trigger.dag_id)}.{untrusted_prose(trigger.task_id)}"
 
 
 def fit_blocks(blocks: list[Block], *, max_blocks: int = MAX_BLOCKS) -> list[Block]:
@@ -136,18 +217,18 @@ def opening_blocks(incident: Incident) -> tuple[str, list[Block]]:
     label = _incident_label(incident.incident_id)
     lines = [_where(incident)]
     if trigger.model:
-        lines.append(f"*model* {_safe(trigger.model)}")
+        lines.append(f"*model* {untrusted_prose(trigger.model)}")
     if trigger.exception:
         first_line = trigger.exception.strip().splitlines()[0] if trigger.exception.strip() else ""
-        lines.append(f"*error* {truncate(_safe(first_line), 500)}")
+        lines.append(f"*error* {truncate(untrusted_prose(first_line), 500)}")
     blocks = [
         _header(f"{label} · Triage in progress"),
         _section("\n".join(lines)),
         _context(f"{label} · log analyzer, query profiler and owner notifier are looking; "
                  "their findings arrive in this thread and this message becomes the report."),
     ]
-    text = truncate(f"{label}: triage in progress for {trigger.dag_id}.{trigger.task_id} "
-                    f"(run {_safe(trigger.run_id)})", MAX_FALLBACK_CHARS)
+    text = truncate(f"{label}: triage in progress for {_dotted(incident)} "
+                    f"(run {untrusted_inline_code(trigger.run_id)})", MAX_FALLBACK_CHARS)
     return text, blocks
 
 
@@ -173,7 +254,7 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     mention_line = " ".join(owner_mentions(report))
     reserved = [0, 0, len(mention_line) + 1 if mention_line else 0, 0]  # the mentions are never cut
     headings = ["*ROOT CAUSE*\n", "*IMPACT*\n", "*OWNER*\n", "*NEXT ACTION*\n"]
-    bodies = [_safe(report.root_cause), _safe(report.impact), _safe(report.owner), _safe(report.next_action)]
+    bodies = [untrusted_prose(b) for b in (report.root_cause, report.impact, report.owner, report.next_action)]
     bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r)
               for h, b, r in zip(headings, bodies, reserved, strict=True)]
 
@@ -181,7 +262,7 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     unavailable = [f for f in report.findings if f.status is FindingStatus.UNAVAILABLE]
     if unavailable:
         context_parts.append(":warning: unavailable: " + "; ".join(
-            f"{_LABELS[f.specialist].lower()} ({truncate(_safe(f.summary), 200)})" for f in unavailable))
+            f"{_LABELS[f.specialist].lower()} ({truncate(untrusted_prose(f.summary), 200)})" for f in unavailable))
     fixed = len(title) + sum(map(len, headings)) + sum(reserved) + sum(map(len, context_parts))
     bodies = fit_sections(bodies, MAX_TOTAL_CHARS - fixed)
     if mention_line:
@@ -190,7 +271,7 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     blocks = [_header(title), *(_section(h + b) for h, b in zip(headings, bodies, strict=True)),
               {"type": "divider"}, _context(*context_parts)]
     text = truncate(f"{label} [{'degraded' if degraded else 'complete'}] "
-                    f"{report.trigger.dag_id}.{report.trigger.task_id}: {_safe(report.root_cause)}",
+                    f"{_dotted(report)}: {untrusted_prose(report.root_cause)}",
                     MAX_FALLBACK_CHARS)
     return text, fit_blocks(blocks)
 
@@ -205,14 +286,14 @@ def _timings(findings: tuple[Finding, ...]) -> str:
 def _evidence_line(evidence: Evidence) -> str:
     where = f"{evidence.source}:{evidence.line}" if evidence.line is not None else evidence.source
     flat = " ".join(evidence.text.split())  # one line per item: newlines would break the layout
-    return truncate(_safe(f"{where}  {flat}"), MAX_EVIDENCE_LINE_CHARS)
+    return truncate(untrusted_code(f"{where}  {flat}"), MAX_EVIDENCE_LINE_CHARS)
 
 
 def update_blocks(finding: Finding) -> tuple[str, list[Block]]:
     """The short thread reply a specialist posts when it finishes."""
     label = _LABELS[finding.specialist]
     icon = _STATUS_ICONS[finding.status]
-    summary = truncate(_safe(finding.summary), 1_500)
+    summary = truncate(untrusted_prose(finding.summary), 1_500)
     blocks = [_section(f"{icon} *{label}* · {finding.status.value} · {finding.elapsed_ms:.0f} ms\n{summary}")]
     shown = finding.evidence[:MAX_EVIDENCE_LINES]
     if shown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from pydantic import JsonValue
@@ -19,6 +20,12 @@ from shared.contracts import (
 
 AT = datetime(2024, 5, 1, 3, 12, tzinfo=UTC)
 HOSTILE = "boom <!channel> @here <@U123> & <https://evil|click> ``` done"
+# Run ids may not hold '/' (they become folder names), so the hostile one drops it.
+HOSTILE_RUN_ID = "manual__" + HOSTILE.replace("/", "")
+# Each would format itself in Slack's mrkdwn (or mention, or link) if it were not neutralised.
+FORMATTING_ATTACKS = ("*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "<@U123>",
+                      "<https://evil|click>", "&")
+FORMATTING = "see " + " ".join(FORMATTING_ATTACKS) + " in fct_orders and _tmp_"
 
 
 def trigger(**overrides: object) -> Trigger:
@@ -88,7 +95,7 @@ def degraded_report() -> Report:
 def hostile_report() -> Report:
     """Every untrusted field carries markup; one owner mention is real, the others are forged."""
     return Report(
-        incident_id="INC-20240501-0002", trigger=trigger(run_id=f"manual__{HOSTILE}", model=HOSTILE),
+        incident_id="INC-20240501-0002", trigger=trigger(run_id=HOSTILE_RUN_ID, model=HOSTILE),
         status=ReportStatus.COMPLETE, root_cause=HOSTILE, impact=f"Impact: {HOSTILE}",
         owner=f"owned by <@U999> and {HOSTILE}", next_action=f"Run `{HOSTILE}`",
         findings=(log_finding(HOSTILE), query_finding(),
@@ -104,3 +111,32 @@ def hostile_finding() -> Finding:
         evidence=tuple(Evidence(source="task.log", line=i, text=f"line {i}: {HOSTILE}\nsecond line")
                        for i in range(1, 8)),
     )
+
+
+def formatting_trigger(attack: str = FORMATTING) -> Trigger:
+    """``attack`` in every untrusted trigger field; dag and task ids are Airflow ids: '_' is all they can try."""
+    run_id = "manual__" + re.sub(r"[/\\\x00-\x1f\x7f]", " ", attack)  # what a run id may hold
+    return trigger(dag_id="_tmp_orders", task_id="dbt_run_", run_id=run_id,
+                   model=attack, exception=f"{attack}\nTraceback (most recent call last):")
+
+
+def formatting_incident(attack: str = FORMATTING) -> Incident:
+    return Incident(incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), channel="C0INCIDENTS",
+                    opened_at=AT)
+
+
+def formatting_report(attack: str = FORMATTING) -> Report:
+    """``attack`` in every untrusted field, an unavailable specialist's reason included."""
+    return Report(
+        incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), status=ReportStatus.DEGRADED,
+        root_cause=attack, impact=f"Impact: {attack}", owner=f"owned by {attack}", next_action=f"Run {attack}",
+        findings=(log_finding(attack), Finding.unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
+                  owner_finding("<@U0MARIA>")),
+        composed_at=AT,
+    )
+
+
+def formatting_finding(attack: str = FORMATTING) -> Finding:
+    """``attack`` as the summary (prose) and in an evidence line (code)."""
+    return Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=12.0, summary=attack,
+                   evidence=(Evidence(source="task.log", line=7, text=f"ERROR {attack}"),))

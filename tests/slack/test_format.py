@@ -1,6 +1,7 @@
 """Escaping, truncation and Block Kit rendering (pure functions), plus golden Block Kit JSON.
 
-Regenerate the golden files after an intended change: ``UPDATE_GOLDEN=1 pytest tests/slack``.
+Regenerate the golden files after an intended change: ``UPDATE_GOLDEN=1 pytest tests/slack``,
+then read ``git diff tests/slack/golden``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.slack_format import (
     MARKER,
     MAX_SECTION_CHARS,
     MAX_TOTAL_CHARS,
+    MENTION,
     escape,
     fit_blocks,
     fit_sections,
@@ -26,6 +28,8 @@ from shared.slack_format import (
     owner_mentions,
     report_blocks,
     truncate,
+    untrusted_code,
+    untrusted_prose,
     update_blocks,
 )
 from tests.slack import cases
@@ -194,6 +198,147 @@ def test_opening_is_a_placeholder_naming_the_failure() -> None:
     assert text.startswith("INC-20240501-0001: triage in progress for daily_orders.dbt_run_orders")
 
 
+# ---- untrusted text cannot format itself -----------------------------------------------------
+# Our own markup: the headings and labels we write, and validated mentions. Everything else is untrusted.
+OWN_MARKUP = re.compile(r"\*(?:ROOT CAUSE|IMPACT|OWNER|NEXT ACTION|dag|task|run|try|model|error|"
+                        r"Log analyzer|Query profiler|Owner notifier)\*|" + MENTION.pattern)
+CODE_BLOCK = re.compile(r"```\n(.*?)\n```", re.S)
+# dag, task and run ids are shown as inline code after our labels (copyable, never formatted).
+INLINE_ID = re.compile(r"(\*(?:dag|task|run)\* |\(run )`([^`\n]*)`")
+# What Slack could take as formatting: an opening delimiter after a non-letter, then a closing one
+# (Slack closes even before a letter: "_italic_regular"), or a block quote opening a line.
+FORMATTING_PAIR = re.compile(r"(?<![A-Za-z0-9])([*_~`])(?=\S)[^\n]*?(?<=\S)\1")
+STRAY_DELIMITER = re.compile(r"[*~`]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+LINE_QUOTE = re.compile(r"^[ \t]*(?:>|&gt;)", re.M)
+
+ATTACKS = (*cases.FORMATTING_ATTACKS, "> quoted\n>>> the rest", "`````five`````", "_tmp_ __init__ x_ x__y",
+           "a*b*c ~/.dbt ~x~y", "_italic_regular", "café_x_", cases.FORMATTING)
+ENTRY_POINTS: dict[str, Callable[[str], tuple[str, list[dict[str, Any]]]]] = {
+    "opening": lambda attack: opening_blocks(cases.formatting_incident(attack)),
+    "report": lambda attack: report_blocks(cases.formatting_report(attack)),
+    "update": lambda attack: update_blocks(cases.formatting_finding(attack)),
+}
+
+
+def prose_and_code(text: str, blocks: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The fallback text and every block text, split into mrkdwn prose and code block contents."""
+    prose: list[str] = []
+    code: list[str] = []
+    for t in [text, *block_texts(blocks)]:
+        code.extend(CODE_BLOCK.findall(t))
+        code.extend(m.group(2) for m in INLINE_ID.finditer(t))
+        prose.append(INLINE_ID.sub(r"\1", CODE_BLOCK.sub("", t)))
+    return prose, code
+
+
+def live_formatting(prose: str) -> list[str]:
+    """Whatever in ``prose`` (our own markup aside) Slack could render as formatting or markup."""
+    rest = OWN_MARKUP.sub(" ", prose)
+    return ([m.group(0) for m in FORMATTING_PAIR.finditer(rest)] + STRAY_DELIMITER.findall(rest)
+            + LINE_QUOTE.findall(rest) + raw_markup(rest))
+
+
+@pytest.mark.parametrize("attack", ["*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "> quote",
+                                    "_italic_regular"])
+def test_the_checker_sees_what_slack_would_format(attack: str) -> None:
+    assert live_formatting(attack)  # the checks below are not vacuous
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_untrusted_prose_never_forms_formatting_or_markup(entry: str, attack: str) -> None:
+    text, blocks = ENTRY_POINTS[entry](attack)
+    prose, _ = prose_and_code(text, blocks)
+    assert {p: live_formatting(p) for p in prose if live_formatting(p)} == {}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("*bold*", "\u2217bold\u2217"),
+    ("~x~ ~/.dbt", "\u223cx\u223c \u223c/.dbt"),
+    ("`x` ```x```", "\u02cbx\u02cb \u02cb\u02cb\u02cbx\u02cb\u02cb\u02cb"),
+    ("_x_ _tmp_", "\u02cdx\u02cd \u02cdtmp\u02cd"),
+    ("fct_orders dag_id 2024_05_01 a_b_c", "fct_orders dag_id 2024_05_01 a_b_c"),  # between letters: kept
+    ("__init__ x__y end_", "\u02cd\u02cdinit\u02cd\u02cd x\u02cd\u02cdy end\u02cd"),  # '_' is not a letter
+    ("café_x", "café\u02cdx"),  # only ASCII letters and digits count
+    ("> quoted\n  >>> rest\na > b", "\u203a quoted\n  \u203a&gt;&gt; rest\na &gt; b"),
+    ("<!channel> <@U123> <https://evil|click> & @here", "&lt;!channel&gt; &lt;@U123&gt; "
+                                                       "&lt;https://evil|click&gt; &amp; @here"),
+    ("", ""),
+])
+def test_untrusted_prose_swaps_delimiters_for_look_alikes(raw: str, expected: str) -> None:
+    assert untrusted_prose(raw) == expected
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_evidence_in_a_code_block_keeps_its_characters_verbatim(attack: str) -> None:
+    _, blocks = update_blocks(cases.formatting_finding(attack))
+    code = blocks[1]["text"]["text"]
+    assert code.startswith("```\n") and code.endswith("\n```") and code.count("```") == 2
+    flat = " ".join(f"ERROR {attack}".split())
+    # only the escaping, and a zero-width space between adjacent backticks
+    assert CODE_BLOCK.findall(code) == [untrusted_code(f"task.log:7  {flat}")]
+    assert CODE_BLOCK.findall(code)[0].replace("\u200b", "") == escape(f"task.log:7  {flat}")
+
+
+def test_evidence_keeps_the_formatting_characters_that_prose_replaces() -> None:
+    text, blocks = update_blocks(cases.formatting_finding())
+    prose, code = prose_and_code(text, blocks)
+    assert code == ["task.log:7  ERROR see *bold* _x_ ~x~ `x` `\u200b`\u200b`x`\u200b`\u200b` &lt;!channel&gt; "
+                    "&lt;@U123&gt; &lt;https://evil|click&gt; &amp; in fct_orders and _tmp_"]
+    looks_alike = "\u2217bold\u2217 \u02cdx\u02cd \u223cx\u223c \u02cbx\u02cb"
+    assert looks_alike in prose[0] and looks_alike in prose[1]  # the fallback text and the summary
+
+
+@pytest.mark.parametrize("run", range(2, 10))
+def test_untrusted_code_parts_every_run_of_backticks(run: int) -> None:
+    code = untrusted_code("a" + "`" * run + "b")
+    assert "``" not in code  # so no run can close the block (replacing ``` alone left one in five)
+    assert code.replace("\u200b", "") == "a" + "`" * run + "b"
+
+
+def test_our_headings_labels_and_validated_mentions_stay_live() -> None:
+    text, blocks = report_blocks(cases.formatting_report())
+    sections = section_texts(blocks)
+    assert [s.split("\n", 1)[0] for s in sections] == ["*ROOT CAUSE*", "*IMPACT*", "*OWNER*", "*NEXT ACTION*"]
+    assert sections[2].endswith("\n<@U0MARIA>")
+    assert [m for t in [text, *block_texts(blocks)] for m in raw_markup(t)] == ["<@U0MARIA>"]
+    where = blocks[-1]["elements"][0]["text"]
+    assert re.fullmatch(r"\*dag\* \S+ · \*task\* \S+ · \*run\* .+ · \*try\* 2", where)
+    _, opening = opening_blocks(cases.formatting_incident())
+    lines = opening[1]["text"]["text"].split("\n")
+    assert [line.split(" ", 1)[0] for line in lines] == ["*dag*", "*model*", "*error*"]
+    _, update = update_blocks(cases.formatting_finding())
+    assert update[0]["text"]["text"].startswith(":white_check_mark: *Log analyzer* · ok · 12 ms\n")
+
+
+@pytest.mark.parametrize(("dag_id", "task_id", "shown"), [
+    ("daily_orders", "dbt_run_orders", "daily_orders.dbt_run_orders"),  # readable, copyable
+    ("_tmp_", "__init__", "\u02cdtmp\u02cd.\u02cd\u02cdinit\u02cd\u02cd"),  # could italicise: replaced
+])
+def test_airflow_ids_keep_inner_underscores_and_lose_italic_ones(dag_id: str, task_id: str, shown: str) -> None:
+    text, blocks = opening_blocks(cases.incident(dag_id=dag_id, task_id=task_id))
+    assert f"*dag* `{dag_id}` · *task* `{task_id}` · " in blocks[1]["text"]["text"]
+    assert f"triage in progress for {shown} " in text
+    report = cases.complete_report().model_copy(update={"trigger": cases.trigger(dag_id=dag_id, task_id=task_id)})
+    text, blocks = report_blocks(report)
+    assert f" {shown}: " in text
+    assert blocks[-1]["elements"][0]["text"].startswith(f"*dag* `{dag_id}` · *task* `{task_id}` · ")
+
+
+@pytest.mark.parametrize("limit", range(20, 60))
+def test_truncation_never_ends_on_an_underscore_or_inside_an_entity(limit: int) -> None:
+    cut = truncate(untrusted_prose("ab_cd&ef_gh<i_" * 10), limit)
+    assert len(cut) <= limit
+    kept = cut.removesuffix(MARKER)
+    assert not kept.endswith("_") and not re.search(r"&[a-z]*$", kept)
+    assert live_formatting(cut) == []
+
+
+@pytest.mark.parametrize("render", [untrusted_prose, untrusted_code])
+def test_both_renderings_redact_secrets(render: Callable[[str], str]) -> None:
+    assert "hunter2" not in render("connect failed: postgres://etl:hunter2@db.internal/analytics")
+
+
 # ---- golden Block Kit -----------------------------------------------------------------------
 GOLDEN: dict[str, Callable[[], tuple[str, list[dict[str, Any]]]]] = {
     "report_complete": lambda: report_blocks(cases.complete_report()),
@@ -201,6 +346,9 @@ GOLDEN: dict[str, Callable[[], tuple[str, list[dict[str, Any]]]]] = {
     "report_hostile": lambda: report_blocks(cases.hostile_report()),
     "update_hostile": lambda: update_blocks(cases.hostile_finding()),
     "opening": lambda: opening_blocks(cases.incident(exception=cases.HOSTILE)),
+    "report_formatting": lambda: report_blocks(cases.formatting_report()),
+    "update_formatting": lambda: update_blocks(cases.formatting_finding()),
+    "opening_formatting": lambda: opening_blocks(cases.formatting_incident()),
 }
 
 
