@@ -7,22 +7,30 @@ Adapters: ``FileSource`` (a path, e.g. the trigger's log_location), ``AirflowFol
 ``AirflowApiSource`` (the REST API; v2 with a bearer token, v1 with basic auth; the body is
 streamed to a temporary file), ``TextSource`` (the trigger's exception text). A missing file
 raises ``SourceError``; an API that does not answer raises ``SourceUnavailable``.
+
+Paths built from a trigger never leave their root: ``FileSource(root=...)`` and
+``AirflowFolderSource`` resolve the path (symlinks followed) and refuse one outside the root
+with a ``SourceError`` ("refused: … is outside AIRFLOW_LOG_FOLDER (…)"); ``trigger_log_path``
+decides whether a trigger's ``log_location`` may be read at all.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from shared.contracts import Trigger
 from shared.errors import SourceError, SourceUnavailable
+from shared.paths import PathRefused, inside
 
 API_TIMEOUT_S = 10.0
 MAX_API_BYTES = 2 * 1024 * 1024 * 1024
@@ -41,16 +49,29 @@ class LogSource(Protocol):
 
 @dataclass(frozen=True)
 class FileSource:
+    """A local log file; with ``root``, one that must resolve inside it (checked when it is read)."""
+
     path: Path
+    root: Path | None = None
+    root_label: str | None = None  # names the root in a refusal, e.g. "AIRFLOW_LOG_FOLDER"
 
     @property
     def description(self) -> str:
         return str(self.path)
 
     def resolve(self) -> Path:
-        if not self.path.is_file():
+        path = inside(self.root, self.path, label=self.root_label) if self.root is not None else self.path
+        if not _is_file(path):
             raise SourceError(f"log file not found: {self.path}")
-        return self.path
+        return path
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where that raises (a name too long for the file system, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -80,7 +101,61 @@ class AirflowFolderSource:
         return str(airflow_log_path(self.folder, self.trigger))
 
     def resolve(self) -> Path:
-        return FileSource(airflow_log_path(self.folder, self.trigger)).resolve()
+        """The attempt's log, resolved; a path that leaves the folder (``..``, a symlink) is refused."""
+        return FileSource(airflow_log_path(self.folder, self.trigger), root=self.folder,
+                          root_label="AIRFLOW_LOG_FOLDER").resolve()
+
+
+# "file:///x", "file:/x", "ftp://h/x", "https://h/x": a URL, never a local path
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?=/)")
+SHOWN_CHARS = 300  # characters of an untrusted location quoted in a refusal
+
+
+def shorten(location: str) -> str:
+    """An untrusted location as quoted in a refusal: at most SHOWN_CHARS characters."""
+    return location if len(location) <= SHOWN_CHARS else location[:SHOWN_CHARS] + "…"
+
+
+def log_location_url_scheme(location: str) -> str | None:
+    """The lower-cased scheme when ``location`` is a URL (``https``, ``file``, ...), else None."""
+    m = _URL.match(location)
+    return m["scheme"].lower() if m else None
+
+
+def trigger_log_path(location: str, roots: Sequence[tuple[Path, str]]) -> FileSource:
+    """The ``FileSource`` for a trigger's local ``log_location``, or PathRefused if it may not be read.
+
+    ``roots`` are the folders a trigger may point into, with their names (``AIRFLOW_LOG_FOLDER``,
+    ``DBT_PROJECT_DIR/logs``). A relative location is taken relative to each root, never to the
+    worker's working directory. The path must resolve (symlinks followed) inside a root; the
+    returned source checks it again when it is read. URLs are not paths: the caller handles them.
+    """
+    shown = shorten(location)
+    scheme = log_location_url_scheme(location)
+    if scheme is not None:
+        raise PathRefused(f"refused: {shown} is a {scheme}: URL; only a path inside the log folder is read")
+    if not roots:
+        raise PathRefused(f"refused: {shown} is a local path and neither AIRFLOW_LOG_FOLDER nor "
+                          "DBT_PROJECT_DIR is set, so no trigger path is trusted")
+    candidate = Path(location)
+    allowed: list[tuple[Path, str]] = []
+    errors: list[PathRefused] = []
+    for root, label in roots:
+        try:
+            real = inside(root, candidate, label=label)
+        except PathRefused as exc:
+            errors.append(exc)
+            continue
+        if _is_file(real):
+            return FileSource(real, root=root, root_label=label)
+        allowed.append((root, label))
+    if allowed:  # inside a root, but not there (FileSource says "log file not found")
+        root, label = allowed[0]
+        return FileSource(candidate if candidate.is_absolute() else root / candidate, root=root, root_label=label)
+    if len(errors) == 1:
+        raise errors[0]
+    where = " and ".join(f"{label} ({root})" for root, label in roots)
+    raise PathRefused(f"refused: {shown} resolves outside {where}")
 
 
 @dataclass(frozen=True)

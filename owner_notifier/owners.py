@@ -22,6 +22,7 @@ from owner_notifier.manifest import ManifestIndex, NodeInfo, load_manifest
 from owner_notifier.project_files import read_declarations
 from owner_notifier.safe_yaml import load_yaml_file
 from shared.errors import SourceError
+from shared.paths import PathRefused, inside
 
 _MAX_OWNERS = 20
 
@@ -64,14 +65,23 @@ class Project:
 def open_project(
     project_dir: Path | None, *, manifest_path: Path | None = None, owners_file: Path | None = None
 ) -> Project:
-    """Load what is there; a missing or corrupt manifest or owners file is noted, never raised."""
+    """Load what is there; a missing or corrupt manifest or owners file is noted, never raised.
+
+    The project's own ``target/manifest.json`` must resolve inside ``project_dir`` (a symlink out
+    of it is refused and noted); an explicit ``manifest_path`` (the CLI's --manifest) is read as given.
+    """
+    root = project_dir if manifest_path is None else None  # the project's own manifest stays inside it
     if manifest_path is None and project_dir is not None:
         manifest_path = project_dir / "target" / "manifest.json"
     label = _label(manifest_path, project_dir) if manifest_path else "target/manifest.json"
     project = Project(project_dir=project_dir, manifest=None, manifest_label=label)
     if manifest_path is not None:
         try:
+            if root is not None:
+                manifest_path = inside(root, manifest_path, label="DBT_PROJECT_DIR")
             project.manifest = load_manifest(manifest_path)
+        except PathRefused as exc:
+            project.looked_in.append(f"{label} ({exc})")
         except FileNotFoundError:
             project.looked_in.append(f"{label} (not found)")
         except (SourceError, OSError) as exc:

@@ -4,6 +4,10 @@ A parse-time failure (bad ``ref``, Jinja or YAML error) writes no ``manifest.jso
 added since the last good parse is not in it. Then the owner comes from, most specific first:
 ``{{ config(meta=...) }}`` in the model's SQL, its entry in a schema YAML (``config: meta:`` then
 ``meta:``), folder-level ``+meta`` in ``dbt_project.yml``, and its ``group``'s owner.
+
+The model name comes from a trigger, so it is never part of a path or a glob pattern: files are
+listed with fixed patterns and matched by exact name. Every file read (and every ``model-paths``
+entry) must resolve inside the project directory; a symlink out of it is skipped and noted.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from owner_notifier.safe_yaml import MAX_BYTES, load_yaml_file
+from shared.paths import PathRefused, inside
 
 _CONFIG_CALL = re.compile(r"\{\{-?\s*config\((?P<args>.*?)\)\s*-?\}\}", re.S)
 _MAX_FILES = 20_000  # schema files scanned per lookup; a bigger tree is reported as truncated
@@ -36,24 +41,39 @@ class FileDeclarations:
 def read_declarations(project_dir: Path, model: str) -> FileDeclarations:
     """Everything the project's files declare about ``model`` (never raises on a bad file)."""
     found = FileDeclarations()
-    project, problem = load_yaml_file(project_dir / "dbt_project.yml")
+    project_file = _inside(project_dir, project_dir / "dbt_project.yml", found.looked_in)
+    project, problem = load_yaml_file(project_file) if project_file else (None, "refused")
     project = project if isinstance(project, dict) else {}
-    found.looked_in.append("dbt_project.yml" + (f" ({problem})" if problem else ""))
-    model_paths = [p for p in project.get("model-paths") or ["models"] if isinstance(p, str)]
-    sql_path = _find_sql(project_dir, model_paths, model)
+    if project_file:
+        found.looked_in.append("dbt_project.yml" + (f" ({problem})" if problem else ""))
+    model_paths = [
+        p for p in project.get("model-paths") or ["models"]
+        if isinstance(p, str) and _inside(project_dir, project_dir / p, found.looked_in)
+    ]
+    sql_path = _find_sql(project_dir, model_paths, model, found.looked_in)
     if sql_path is not None:
         found.looked_in.append(f"{_rel(sql_path, project_dir)} config()")
-        meta = sql_config_meta(sql_path)
+        real = _inside(project_dir, sql_path, found.looked_in)
+        meta = sql_config_meta(real) if real else None
         if meta:
             found.sql_meta = (_rel(sql_path, project_dir), meta)
         folder = sql_path.parent.relative_to(project_dir).parts[1:]  # drop the model-path itself
         found.folder_meta, found.group = _folder_config(project, folder)
     groups: dict[str, tuple[str, dict[str, Any]]] = {}
-    for path in _schema_files(project_dir, model_paths, found.looked_in):
-        _scan_schema_file(path, project_dir, model, found, groups)
+    for path, real in _schema_files(project_dir, model_paths, found.looked_in):
+        _scan_schema_file(path, real, project_dir, model, found, groups)
     if found.group and found.group in groups:
         found.group_owner = groups[found.group]
     return found
+
+
+def _inside(project_dir: Path, path: Path, looked_in: list[str]) -> Path | None:
+    """``path`` resolved if it stays inside the project; else None, and the refusal is noted."""
+    try:
+        return inside(project_dir, path, label="DBT_PROJECT_DIR")
+    except PathRefused as exc:
+        looked_in.append(f"{_rel(path, project_dir)} ({exc})")
+        return None
 
 
 def sql_config_meta(path: Path) -> dict[str, Any] | None:
@@ -88,10 +108,13 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _find_sql(project_dir: Path, model_paths: list[str], model: str) -> Path | None:
+def _find_sql(project_dir: Path, model_paths: list[str], model: str, looked_in: list[str]) -> Path | None:
+    """The first ``<model>.sql`` under the model paths, by exact file name (``model`` is never a pattern)."""
+    wanted = f"{model}.sql"
     for model_path in model_paths:
-        for path in sorted((project_dir / model_path).rglob(f"{model}.sql")):
-            return path
+        for path in sorted(p for p in (project_dir / model_path).rglob("*.sql") if p.name == wanted):
+            if _inside(project_dir, path, looked_in):
+                return path
     return None
 
 
@@ -123,7 +146,10 @@ def _folder_config(
     return ((f"dbt_project.yml:{owner_where}.+meta", merged) if merged else None), group
 
 
-def _schema_files(project_dir: Path, model_paths: list[str], looked_in: list[str]) -> Iterator[Path]:
+def _schema_files(
+    project_dir: Path, model_paths: list[str], looked_in: list[str]
+) -> Iterator[tuple[Path, Path]]:
+    """(path as found, path resolved) of each schema YAML that stays inside the project."""
     count = 0
     for model_path in model_paths:
         looked_in.append(f"{model_path}/**/*.yml|yaml")
@@ -133,20 +159,28 @@ def _schema_files(project_dir: Path, model_paths: list[str], looked_in: list[str
                 if count > _MAX_FILES:
                     looked_in.append(f"(stopped after {_MAX_FILES} schema files)")
                     return
-                yield path
+                real = _inside(project_dir, path, looked_in)
+                if real is not None:
+                    yield path, real
 
 
 def _scan_schema_file(
-    path: Path, root: Path, model: str, found: FileDeclarations, groups: dict[str, tuple[str, dict[str, Any]]]
+    path: Path,
+    real: Path,
+    root: Path,
+    model: str,
+    found: FileDeclarations,
+    groups: dict[str, tuple[str, dict[str, Any]]],
 ) -> None:
+    """Read ``real`` (the resolved ``path``); name it by ``path`` relative to the project."""
     rel = _rel(path, root)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace") if path.stat().st_size <= MAX_BYTES else None
+        text = real.read_text(encoding="utf-8", errors="replace") if real.stat().st_size <= MAX_BYTES else None
     except OSError:
         text = None
     if text is not None and model not in text and "groups" not in text:
         return  # cheap pre-check: a file naming neither the model nor a group declares nothing for it
-    doc, problem = load_yaml_file(path)
+    doc, problem = load_yaml_file(real)
     if problem:
         found.looked_in.append(f"{rel} ({problem})")
         return

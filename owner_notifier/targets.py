@@ -17,6 +17,7 @@ from typing import Any
 from owner_notifier.manifest import ManifestIndex
 from owner_notifier.owners import Project
 from shared.contracts import Trigger
+from shared.paths import PathRefused, inside
 
 FAILED = frozenset({"error", "fail", "runtime error"})
 _MAX_TARGETS = 20
@@ -46,10 +47,11 @@ def find_targets(
     if trigger.model:
         return [_target(manifest, trigger.model, hint, "trigger.model")], ["trigger.model"]
     looked_in = ["trigger.model (not set)"]
+    root = project.project_dir or target_dir  # artifacts (and any symlink among them) stay inside the project
     for artifact in ("run_results.json", "sources.json"):
-        if target_dir is None:
+        if target_dir is None or root is None:
             break
-        failed = _failed_in(target_dir / artifact, looked_in)
+        failed = _failed_in(target_dir / artifact, looked_in, root)
         if failed:
             targets = [_target(manifest, uid, _class_of(result) or hint, artifact) for uid, result in failed]
             return targets[:_MAX_TARGETS], looked_in
@@ -84,9 +86,12 @@ def _class_of(result: dict[str, Any]) -> str | None:
     return failure_class(result.get("message")) or (f"dbt {status}" if status else None)
 
 
-def _failed_in(path: Path, looked_in: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def _failed_in(path: Path, looked_in: list[str], root: Path) -> list[tuple[str, dict[str, Any]]]:
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(inside(root, path, label="DBT_PROJECT_DIR").read_bytes())
+    except PathRefused as exc:
+        looked_in.append(f"target/{path.name} ({exc})")
+        return []
     except FileNotFoundError:
         looked_in.append(f"target/{path.name} (not found)")
         return []

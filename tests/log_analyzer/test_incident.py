@@ -29,15 +29,18 @@ def test_airflow_log_folder_layout() -> None:
 
 
 def test_missing_file_is_unavailable_with_the_reason(tmp_path: Path) -> None:
-    finding = analyze_incident(_incident(log_location=str(tmp_path / "nope.log")), Settings())
+    # a log_location is read only inside AIRFLOW_LOG_FOLDER: the folder is tmp_path, the file is missing
+    finding = analyze_incident(_incident(log_location=str(tmp_path / "nope.log")),
+                               Settings(AIRFLOW_LOG_FOLDER=tmp_path))
     assert finding.status is FindingStatus.UNAVAILABLE and "nope.log" in finding.summary
+    assert "log file not found" in finding.summary and "refused" not in finding.summary
 
 
 def test_exception_text_is_the_last_resort(tmp_path: Path) -> None:
     trig = {"log_location": str(tmp_path / "nope.log"),
             "exception": "snowflake.connector.errors.ProgrammingError: 000904 (42000): SQL compilation "
                          "error: error line 1 at position 7 invalid identifier 'ORDER_TOTAL' pwd=hunter2"}
-    finding = analyze_incident(_incident(**trig), Settings())
+    finding = analyze_incident(_incident(**trig), Settings(AIRFLOW_LOG_FOLDER=tmp_path))
     assert finding.status is FindingStatus.OK and finding.details["error_class"] == "invalid_identifier"
     assert "ORDER_TOTAL" in finding.summary and "hunter2" not in finding.model_dump_json()
 
@@ -45,5 +48,5 @@ def test_exception_text_is_the_last_resort(tmp_path: Path) -> None:
 def test_success_log_is_empty(tmp_path: Path) -> None:
     log = tmp_path / "ok.log"
     shutil.copy(FIXTURES / "dbt_failures" / "success__build" / "console.log", log)
-    finding = analyze_incident(_incident(log_location=str(log)), Settings())
+    finding = analyze_incident(_incident(log_location=str(log)), Settings(AIRFLOW_LOG_FOLDER=tmp_path))
     assert finding.status is FindingStatus.EMPTY
