@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from celery import Celery
 
+from shared import wire
 from shared.settings import Settings, get_settings
 
 
@@ -26,6 +27,7 @@ class TaskName(StrEnum):
     COMPOSE_REPORT = "pic.commander.compose_report"
     REPORT_CHORD_FAILURE = "pic.commander.report_chord_failure"
     FINALIZE_OVERDUE = "pic.commander.finalize_overdue"
+    DELIVER = "pic.commander.deliver"
     ANALYZE_LOGS = "pic.log_analyzer.analyze_logs"
     PROFILE_QUERIES = "pic.query_profiler.profile_queries"
     NOTIFY_OWNERS = "pic.owner_notifier.notify_owners"
@@ -79,12 +81,15 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
+        # A message too large or too deep to decode is acked and recorded, never redelivered.
+        "worker_consumer": "shared.wire:RecordingConsumer",
     }
 
 
 def make_app(name: str = "incident-commander", *, settings: Settings | None = None) -> Celery:
     """A Celery app configured for this project; tasks are registered by each service's worker module."""
     settings = settings or get_settings()
+    wire.install()  # bounded JSON decoding before anything recursive touches a message
     # backend= beats the CELERY_RESULT_BACKEND environment variable, as the settings object should.
     app = Celery(name, set_as_current=False, backend=settings.effective_result_backend)
     app.conf.update(celery_config(settings))

@@ -39,6 +39,18 @@ def get_runtime() -> Runtime:
     return build_runtime(get_settings())
 
 
+def get_store() -> IncidentStore:
+    """The incident store alone, for code that runs outside tasks (the worker's main process)."""
+    return _store()
+
+
+@functools.cache
+def _store() -> IncidentStore:
+    settings = get_settings()
+    return IncidentStore.from_url(settings.state_redis_url, ttl_s=settings.dedup_ttl_s)
+
+
 def reset_runtime() -> None:
     """Forget the clients (after a fork)."""
     get_runtime.cache_clear()
+    _store.cache_clear()
