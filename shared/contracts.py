@@ -13,14 +13,36 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from shared.redact import redact
 
 SCHEMA_VERSION = 1
 
 # What Airflow allows in dag and task ids (KEY_REGEX ^[\w.-]+$: Unicode letters, digits, _ . -).
-_AIRFLOW_ID = re.compile(r"^[\w.\-]{1,250}$")
+# Ids become folder names (dag_id=…/task_id=…), so ids made only of dots ('.', '..') are refused too.
+_AIRFLOW_ID = re.compile(r"^(?!\.+\Z)[\w.\-]{1,250}\Z")
+# Run ids: Airflow's allowed_run_id_pattern default is ^[A-Za-z0-9_.~:+-]+$; deployments may widen
+# it, so we accept any printable text except what could leave a folder: a path separator, a
+# control character, or a run id made only of dots.
+_UNSAFE_RUN_ID = re.compile(r"[/\\\x00-\x1f\x7f]|^\.+\Z")
+
+
+# Untrusted text is redacted where it enters a contract, so no copy of it (the broker, Redis,
+# Flower, worker logs, `watch --json`, Slack) ever holds the raw value. Redaction is idempotent.
+Redacted = Annotated[str, AfterValidator(redact)]
+
+
+def _redact_json(value: JsonValue) -> JsonValue:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_json(v) for k, v in value.items()}
+    return value
 
 
 class _Frozen(BaseModel):
@@ -56,10 +78,10 @@ class Trigger(_Frozen):
     try_number: int = Field(default=1, ge=0, le=10_000)
     map_index: int = Field(default=-1, ge=-1)
     logical_date: datetime | None = None
-    exception: str | None = Field(default=None, max_length=8_000)  # redacted and truncated at the source
-    log_location: str | None = Field(default=None, max_length=4_000)  # a path on disk or Airflow's log_url
+    exception: Redacted | None = Field(default=None, max_length=8_000)  # also truncated at the source
+    log_location: Redacted | None = Field(default=None, max_length=4_000)  # a path on disk or Airflow's log_url
     model: str | None = Field(default=None, max_length=250)  # the suspect dbt model, when known
-    context: str | None = Field(default=None, max_length=2_000)  # free text from whoever triggered it
+    context: Redacted | None = Field(default=None, max_length=2_000)  # free text from whoever triggered it
     source: TriggerSource = TriggerSource.AIRFLOW
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -68,6 +90,13 @@ class Trigger(_Frozen):
     def _airflow_id(cls, value: str) -> str:
         if not _AIRFLOW_ID.match(value):
             raise ValueError("must be 1-250 letters, digits, '_', '-' or '.' (an Airflow id)")
+        return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str) -> str:
+        if _UNSAFE_RUN_ID.search(value):
+            raise ValueError("must not contain '/', '\\' or control characters, nor be only dots")
         return value
 
     @property
@@ -90,9 +119,9 @@ class Incident(_Frozen):
 class Evidence(_Frozen):
     """One line (or row) that backs a finding, with where it came from."""
 
-    source: str  # a file path, "run_results.json", "query_history", "manifest.json:nodes.model.x.y", ...
+    source: Redacted  # a file path, "run_results.json", "query_history", "manifest.json:nodes.model.x.y", ...
     line: int | None = None  # 1-based line number in ``source`` when it is a text file
-    text: str = Field(max_length=2_000)
+    text: Redacted = Field(max_length=2_000)
 
 
 class Finding(_Frozen):
@@ -101,10 +130,15 @@ class Finding(_Frozen):
     schema_version: Literal[1] = 1
     specialist: Specialist
     status: FindingStatus
-    summary: str = Field(max_length=1_000)  # one line, plain text (escaped when rendered)
+    summary: Redacted = Field(max_length=1_000)  # one line, plain text (escaped when rendered)
     details: dict[str, JsonValue] = Field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
     elapsed_ms: float = 0.0
+
+    @field_validator("details")
+    @classmethod
+    def _redacted_details(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        return {k: _redact_json(v) for k, v in value.items()}
 
     @classmethod
     def unavailable(cls, specialist: Specialist, reason: str, *, elapsed_ms: float = 0.0) -> Finding:
@@ -124,10 +158,10 @@ class Report(_Frozen):
     incident_id: str
     trigger: Trigger
     status: ReportStatus
-    root_cause: str
-    impact: str
-    owner: str
-    next_action: str
+    root_cause: Redacted
+    impact: Redacted
+    owner: Redacted
+    next_action: Redacted
     findings: tuple[Finding, ...]
     composed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
