@@ -1,10 +1,10 @@
 """The commander's steps as plain functions over a Runtime: open an incident, finish it.
 
 Each step is idempotent, so a retried or redelivered task repeats it safely:
-- ``open_incident`` claims the failure (one incident per dedup key) and posts the opening
-  message only if the incident has none yet;
-- ``finish_incident`` replaces that message with the report (``chat.update``), so a second
-  run updates the same post instead of posting again.
+- ``open_incident`` claims the failure (one incident per dedup key) and shows the opening message;
+- ``finish_incident`` composes and keeps the report, then shows it in place of the opening.
+Showing is ``commander.delivery.sync_top_message``: exactly one top-level message per incident,
+even when Slack's answers are lost.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from commander.compose import compose
+from commander.delivery import sync_top_message
 from shared.contracts import Finding, Incident, Report, Specialist, Trigger
 from shared.errors import InvalidTrigger, SlackPermanent, SlackRetryable
 from shared.runtime import Runtime
-from shared.slack_format import opening_blocks, report_blocks
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class Opened:
     incident: Incident | None  # None for a duplicate
     duplicate_of: str | None = None
+    undelivered: str | None = None  # why Slack does not show its message yet (retryable), or None
 
 
 def parse_trigger(payload: Mapping[str, Any]) -> Trigger:
@@ -40,12 +41,12 @@ def parse_trigger(payload: Mapping[str, Any]) -> Trigger:
         raise InvalidTrigger(f"invalid trigger: {problems}") from exc
 
 
-def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str, last_attempt: bool = False) -> Opened:
-    """Claim ``trigger`` for ``task_id`` and make sure its opening message exists.
+def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str) -> Opened:
+    """Claim ``trigger`` for ``task_id`` and try once to show its top-level message.
 
-    Slack errors propagate (the task retries them) unless it is the ``last_attempt`` or Slack
-    refused for good: then the incident goes on without an opening message, and
-    ``finish_incident`` posts the report as a new message (it may fail too: then it is recorded).
+    Slack trouble never holds the triage back: a retryable failure leaves ``Opened.undelivered``
+    set (the task hands the message to the ``deliver`` task), a permanent one is recorded in
+    ``failures`` (the report will try again on its own).
     """
     store = runtime.store
     claim = store.claim(trigger.dedup_key, owner_task_id=task_id)
@@ -58,31 +59,41 @@ def open_incident(trigger: Trigger, *, runtime: Runtime, task_id: str, last_atte
     if incident is None:
         incident = Incident(incident_id=claim.incident_id, trigger=trigger, channel=runtime.settings.slack_channel)
         store.save_incident(incident)
-    if incident.thread_ts is None and store.get_field(incident.incident_id, "opening_failed") is None:
-        text, blocks = opening_blocks(incident)
-        try:
-            posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
-        except (SlackPermanent, SlackRetryable) as exc:
-            if isinstance(exc, SlackRetryable) and not last_attempt:
-                raise
-            store.set_field(incident.incident_id, "opening_failed", str(exc))
-            store.record_failure(what=f"opening post of {incident.incident_id} failed; triage goes on",
-                                 reason=f"{type(exc).__name__}: {exc}")
-            log.error("%s: opening post failed (%s); the report will be posted on its own",
-                      incident.incident_id, exc)
-            return Opened(incident=incident)
-        incident = incident.model_copy(update={"channel": posted.channel, "thread_ts": posted.ts})
-        store.save_incident(incident)
-        store.publish(incident.incident_id, "opened", incident.model_dump_json())
-    return Opened(incident=incident)
+    undelivered = show(incident.incident_id, runtime=runtime, what="opening post")
+    return Opened(incident=store.get_incident(incident.incident_id) or incident, undelivered=undelivered)
+
+
+def show(incident_id: str, *, runtime: Runtime, what: str) -> str | None:
+    """One attempt to make Slack show the incident's current message; the reason it did not, if retryable.
+
+    A permanent refusal (channel_not_found, invalid_auth) is recorded in ``failures`` and not retried.
+    """
+    try:
+        sync_top_message(incident_id, runtime=runtime)
+    except SlackRetryable as exc:
+        log.warning("%s: %s not shown yet (%s); it will be retried", incident_id, what, exc)
+        return str(exc)
+    except SlackPermanent as exc:
+        runtime.store.record_failure(what=f"{what} of {incident_id} refused by Slack",
+                                     reason=f"{type(exc).__name__}: {exc}")
+        log.error("%s: %s refused by Slack: %s", incident_id, what, exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Finished:
+    report: Report
+    undelivered: str | None = None  # why Slack does not show it yet (retryable), or None
 
 
 def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *, runtime: Runtime,
-                    unless_reported: bool = False) -> Report | None:
-    """Compose the report and make it the incident's one top-level post.
+                    unless_reported: bool = False) -> Finished | None:
+    """Compose the report, keep it, and try once to make it the incident's top-level message.
 
-    One at a time per incident (a Redis lock), so the deadline task and a late chord callback
-    cannot interleave; with ``unless_reported`` (the deadline) nothing is done once a report is out.
+    One composition at a time per incident (a Redis lock), so the deadline task and a late chord
+    callback cannot interleave; with ``unless_reported`` (the deadline) nothing is done once a
+    report exists. The report is kept before Slack is asked, so a Slack outage delays the post
+    but never loses it (``Finished.undelivered``: the task hands it to ``deliver``).
     """
     with runtime.store.lock(f"report:{incident_id}", timeout_s=60):
         if unless_reported and is_reported(incident_id, runtime=runtime):
@@ -91,16 +102,9 @@ def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *,
         if incident is None:
             raise InvalidTrigger(f"unknown incident {incident_id} (expired or never opened)")
         report = compose(incident, findings)
-        text, blocks = report_blocks(report)
-        if incident.thread_ts is None:  # the opening post failed for good: post the report instead
-            posted = runtime.sink.post(channel=incident.channel, text=text, blocks=blocks)
-            runtime.store.save_incident(incident.model_copy(update={"channel": posted.channel,
-                                                                      "thread_ts": posted.ts}))
-        else:
-            runtime.sink.update(channel=incident.channel, ts=incident.thread_ts, text=text, blocks=blocks)
         runtime.store.record_report(incident_id, report)
         runtime.store.set_field(incident_id, "reported_at", datetime.now(UTC).isoformat())
-        return report
+    return Finished(report=report, undelivered=show(incident_id, runtime=runtime, what="report"))
 
 
 def findings_from_results(results: object) -> dict[Specialist, Finding]:

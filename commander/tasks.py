@@ -1,18 +1,22 @@
-"""The commander's Celery tasks: thin wrappers over ``commander.incidents``.
+"""The commander's Celery tasks: thin wrappers over ``commander.incidents`` and ``commander.delivery``.
 
     triage ──► chord(analyze_logs, profile_queries, notify_owners) ──► compose_report
                     │ (a member died for good: ChordError)          └─► report_chord_failure
                     └ finalize_overdue (countdown): a specialist that never answers
+    deliver: the top-level message that Slack did not take yet (opening or report), until it does
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from celery import Celery, Task, chord
 
+from commander.delivery import sync_top_message
 from commander.incidents import (
     findings_from_results,
     finish_incident,
@@ -22,10 +26,11 @@ from commander.incidents import (
 )
 from shared.celery_app import TaskName
 from shared.contracts import Incident, dump
-from shared.errors import InvalidTrigger, PermanentError, RetryableError
-from shared.runtime import get_runtime
+from shared.errors import InvalidTrigger, PermanentError, RetryableError, SlackPermanent, SlackRetryable
+from shared.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
+
 
 class CommanderTask(Task):
     """Records every task that fails for good where an operator will see it (``pic:failures``)."""
@@ -40,9 +45,9 @@ class CommanderTask(Task):
         log.error("%s[%s] failed for good: %s", self.name, task_id, exc)
 
 
-# Slack or Redis hiccups: retry with backoff, bounded, well inside the visibility timeout.
+# Redis hiccups: retry with backoff, bounded, well inside the visibility timeout. Slack is not
+# retried here: what Slack does not take is handed to ``deliver``.
 RETRY_OPTIONS: dict[str, Any] = {
-    # Redis errors come from the incident store; they are as transient as a Slack 5xx.
     "autoretry_for": (RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
     "dont_autoretry_for": (PermanentError,),
     "retry_backoff": 1,
@@ -57,11 +62,21 @@ RETRY_OPTIONS: dict[str, Any] = {
 
 SPECIALIST_TASKS = (TaskName.ANALYZE_LOGS, TaskName.PROFILE_QUERIES, TaskName.NOTIFY_OWNERS)
 
+# deliver: back-off 1, 2, 4 … capped (a countdown sits un-acked in a worker: keep it far below
+# the 300 s visibility timeout), for at most DELIVERY_GIVE_UP_S after the incident opened.
+DELIVERY_MAX_COUNTDOWN_S = 60.0
+DELIVERY_GIVE_UP_S = 6 * 3600.0
+# finalize_overdue that fires early (the sending worker's clock jumped) re-arms at most this often.
+MAX_DEADLINE_REARMS = 20
 
-def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float) -> None:
+
+def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float, runtime: Runtime) -> None:
     """The deadline task, then the chord: three specialists on their queues, compose_report as the
     callback and report_chord_failure as the errback. By task name: no specialist code is imported."""
     incident_id = incident.incident_id
+    # The deadline is measured on Redis's clock (one clock for all workers): finalize_overdue
+    # checks it, so a worker whose wall clock jumps cannot fire it early.
+    runtime.store.set_field(incident_id, "dispatched_at", f"{runtime.store.server_time_s():.6f}")
     # The deadline first: if we die before the chord is sent, the report still comes.
     app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id,), countdown=deadline_s)
     payload = dump(incident)
@@ -71,8 +86,20 @@ def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float) 
     chord(header, app=app)(body)
 
 
+def schedule_delivery(app: Celery, incident_id: str, *, runtime: Runtime, countdown_s: float = 1.0) -> None:
+    """Hand the incident's top-level message to ``deliver`` unless a delivery is already on its way."""
+    if runtime.store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120):
+        app.send_task(TaskName.DELIVER.value, args=(incident_id,), countdown=countdown_s)
+
+
+def delivery_countdown_s(retries: int, retry_after_s: float | None) -> float:
+    """Exponential back-off with jitter, at least Slack's Retry-After, at most DELIVERY_MAX_COUNTDOWN_S."""
+    backoff = min(DELIVERY_MAX_COUNTDOWN_S, 2.0 ** min(retries, 10)) * random.uniform(0.8, 1.2)
+    return min(DELIVERY_MAX_COUNTDOWN_S, max(backoff, retry_after_s or 0.0))
+
+
 def register_commander(app: Celery) -> None:
-    """Register the commander's four tasks on ``app``."""
+    """Register the commander's tasks on ``app``."""
 
     @app.task(name=TaskName.TRIAGE.value, bind=True, **RETRY_OPTIONS)
     def triage(self: Task, trigger: dict[str, Any]) -> dict[str, Any]:
@@ -83,16 +110,15 @@ def register_commander(app: Celery) -> None:
             runtime.store.record_failure(what="invalid trigger", reason=str(exc), payload=trigger)
             log.error("%s", exc)
             return {"status": "rejected", "reason": str(exc)}
-        # On the last attempt a Slack that still refuses the opening post no longer holds the
-        # triage back: the specialists run and the report is posted on its own at the end.
-        last_attempt = (self.request.retries or 0) >= (self.max_retries or 0)
-        opened = open_incident(parsed, runtime=runtime, task_id=self.request.id, last_attempt=last_attempt)
+        opened = open_incident(parsed, runtime=runtime, task_id=self.request.id)
         if opened.incident is None:
             return {"status": "duplicate", "incident_id": opened.duplicate_of}
         incident = opened.incident
         incident_id = incident.incident_id
+        if opened.undelivered:
+            schedule_delivery(app, incident_id, runtime=runtime)
         if runtime.store.get_field(incident_id, "dispatched") is None:
-            dispatch_specialists(app, incident, deadline_s=runtime.settings.report_deadline_s)
+            dispatch_specialists(app, incident, deadline_s=runtime.settings.report_deadline_s, runtime=runtime)
             # Marked only once sent: a retry after a failed send sends again (replies, pings
             # and the report are once-only or updates, so a second chord cannot double-post).
             runtime.store.set_field(incident_id, "dispatched", self.request.id)
@@ -101,29 +127,85 @@ def register_commander(app: Celery) -> None:
 
     @app.task(name=TaskName.COMPOSE_REPORT.value, bind=True, **RETRY_OPTIONS)
     def compose_report(self: Task, results: list[Any], *, incident_id: str) -> dict[str, Any]:
+        runtime = get_runtime()
         found = findings_from_results(results)
-        report = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"),
-                                 runtime=get_runtime())
-        assert report is not None
-        return {"status": report.status.value, "incident_id": incident_id}
+        finished = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"),
+                                   runtime=runtime)
+        assert finished is not None
+        return _after_finish(app, incident_id, finished, runtime=runtime)
 
     @app.task(name=TaskName.REPORT_CHORD_FAILURE.value, bind=True, **RETRY_OPTIONS)
     def report_chord_failure(self: Task, incident_id: str) -> dict[str, Any]:
         runtime = get_runtime()
         found = runtime.store.findings(incident_id)
         reason = "no result: its worker died or was killed (retried, then gave up)"
-        report = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
-        assert report is not None
+        finished = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
+        assert finished is not None
         log.warning("%s reported degraded after a chord failure", incident_id)
-        return {"status": report.status.value, "incident_id": incident_id}
+        return _after_finish(app, incident_id, finished, runtime=runtime)
 
     @app.task(name=TaskName.FINALIZE_OVERDUE.value, bind=True, **RETRY_OPTIONS)
-    def finalize_overdue(self: Task, incident_id: str) -> dict[str, Any]:
+    def finalize_overdue(self: Task, incident_id: str, rearms: int = 0) -> dict[str, Any]:
         runtime = get_runtime()
-        reason = f"no result within {runtime.settings.report_deadline_s:g} s"
-        report = finish_incident(incident_id, missing_as_unavailable(runtime.store.findings(incident_id), reason),
-                                 runtime=runtime, unless_reported=True)
-        if report is None:
+        deadline_s = runtime.settings.report_deadline_s
+        remaining_s = _deadline_remaining_s(incident_id, deadline_s, runtime=runtime)
+        if remaining_s > 0.5 and rearms < MAX_DEADLINE_REARMS:
+            # Fired early (this worker's wall clock is ahead of Redis's): wait for the real deadline.
+            app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id, rearms + 1), countdown=remaining_s)
+            log.warning("%s: deadline fired %.1f s early by Redis's clock; re-armed", incident_id, remaining_s)
+            return {"status": "re-armed", "incident_id": incident_id, "remaining_s": round(remaining_s, 3)}
+        reason = f"no result within {deadline_s:g} s"
+        finished = finish_incident(incident_id, missing_as_unavailable(runtime.store.findings(incident_id), reason),
+                                   runtime=runtime, unless_reported=True)
+        if finished is None:
             return {"status": "already reported", "incident_id": incident_id}
         log.warning("%s reported at its deadline", incident_id)
-        return {"status": report.status.value, "incident_id": incident_id}
+        return _after_finish(app, incident_id, finished, runtime=runtime)
+
+    @app.task(name=TaskName.DELIVER.value, bind=True, acks_late=True, retry_on_worker_lost=True,
+              default_retry_delay=1, max_retries=None, base=CommanderTask)
+    def deliver(self: Task, incident_id: str) -> dict[str, Any]:
+        return run_delivery(self, incident_id, runtime=get_runtime())
+
+
+def run_delivery(task: Task, incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
+    """The ``deliver`` task's body: sync the top-level message, or retry later, or give up visibly."""
+    store = runtime.store
+    store.forget(f"{incident_id}:delivery")  # from now on a new failure may schedule again
+    try:
+        synced = sync_top_message(incident_id, runtime=runtime)
+    except SlackPermanent as exc:
+        store.record_failure(what=f"top-level message of {incident_id} refused by Slack", reason=str(exc))
+        return {"status": "refused", "incident_id": incident_id, "reason": str(exc)}
+    except SlackRetryable as exc:
+        age_s = _age_s(store.get_incident(incident_id))
+        if age_s > DELIVERY_GIVE_UP_S:
+            store.record_failure(what=f"top-level message of {incident_id} not delivered: Slack unavailable "
+                                      f"for {age_s / 3600:.1f} h", reason=str(exc))
+            return {"status": "gave up", "incident_id": incident_id, "reason": str(exc)}
+        countdown_s = delivery_countdown_s(task.request.retries or 0, exc.retry_after_s)
+        store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120)
+        log.warning("%s: Slack did not take the top-level message (%s); again in %.1f s",
+                    incident_id, exc, countdown_s)
+        raise task.retry(exc=exc, countdown=countdown_s) from exc
+    return {"status": f"shows {synced.shows}", "incident_id": incident_id}
+
+
+def _after_finish(app: Celery, incident_id: str, finished: Any, *, runtime: Runtime) -> dict[str, Any]:
+    if finished.undelivered:
+        schedule_delivery(app, incident_id, runtime=runtime)
+    status = finished.report.status.value if not finished.undelivered else f"{finished.report.status.value}, queued"
+    return {"status": status, "incident_id": incident_id}
+
+
+def _deadline_remaining_s(incident_id: str, deadline_s: float, *, runtime: Runtime) -> float:
+    started = runtime.store.get_field(incident_id, "dispatched_at")
+    if started is None:
+        return 0.0
+    return float(started) + deadline_s - runtime.store.server_time_s()
+
+
+def _age_s(incident: Incident | None) -> float:
+    if incident is None:
+        return 0.0
+    return (datetime.now(UTC) - incident.opened_at).total_seconds()

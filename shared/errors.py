@@ -3,7 +3,8 @@
     IncidentCommanderError          base of everything we raise on purpose
     ├── RetryableError              worth trying again; carries ``retry_after_s``
     │   ├── BrokerUnavailable       Redis/the broker did not answer in time
-    │   ├── SlackRetryable          Slack rate-limited us or had a 5xx / connection error
+    │   ├── SlackRetryable          Slack rate-limited us (the call was not performed)
+    │   │   └── SlackAmbiguous      a time-out, 5xx or dropped connection: the call may have been performed
     │   └── SourceUnavailable       a log, warehouse or artifact source did not answer (transient)
     └── PermanentError              trying again gives the same answer
         ├── ConfigError             a setting is missing or malformed (names the variable)
@@ -13,13 +14,20 @@
         └── SourceError             a source answered, but with something we cannot use
 
 External errors are mapped into this tree once, at the adapter, with ``raise ... from exc``.
+Every message is redacted when the exception is made: exception text travels to worker logs,
+Flower's task pages and ``failures``.
 """
 
 from __future__ import annotations
 
+from shared.redact import redact
+
 
 class IncidentCommanderError(Exception):
     """Raised on purpose by this project; never raised into Airflow."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(redact(str(message)), *args)
 
 
 class RetryableError(IncidentCommanderError):
@@ -40,6 +48,14 @@ class BrokerUnavailable(RetryableError):
 
 class SlackRetryable(RetryableError):
     """Raised when Slack rate-limits us or fails transiently, after the SDK's own retries."""
+
+
+class SlackAmbiguous(SlackRetryable):
+    """Raised when Slack's answer was lost (time-out, 5xx, dropped connection): it may have done the call.
+
+    A post that ends like this is never simply repeated: the caller first looks for the message
+    it tagged (``IncidentSink.find_tagged``), and posts again only when it is not there.
+    """
 
 
 class SourceUnavailable(RetryableError):

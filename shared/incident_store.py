@@ -21,9 +21,16 @@ from typing import Any
 import redis
 
 from shared.contracts import Finding, Incident, Report, Specialist, dump
+from shared.redact import clean, redact
 
 _PREFIX = "pic"
 _EVENTS_MAXLEN = 200
+# ``failures``: what an operator sees; bounded in count, size and age so a storm of rejected
+# messages cannot fill Redis, and redacted like everything else we store.
+FAILURES_MAX_ENTRIES = 1_000
+FAILURES_TTL_S = 7 * 86_400
+FAILURE_REASON_MAX_CHARS = 1_000
+FAILURE_PAYLOAD_MAX_CHARS = 4_000
 
 
 @dataclass(frozen=True)
@@ -95,21 +102,21 @@ class IncidentStore:
     def set_field(self, incident_id: str, field: str, value: str) -> None:
         self._r.hset(f"{_PREFIX}:incident:{incident_id}", field, value)
 
+    def delete_field(self, incident_id: str, field: str) -> None:
+        self._r.hdel(f"{_PREFIX}:incident:{incident_id}", field)
+
     def get_field(self, incident_id: str, field: str) -> str | None:
         return _text(self._r.hget(f"{_PREFIX}:incident:{incident_id}", field))
-
-    def set_field_once(self, incident_id: str, field: str, value: str) -> bool:
-        """Set ``field`` only if unset; True if this call set it."""
-        return bool(self._r.hsetnx(f"{_PREFIX}:incident:{incident_id}", field, value))
 
     def lock(self, name: str, *, timeout_s: float) -> Any:
         """A Redis lock (context manager) held at most ``timeout_s``; waits up to that long for it."""
         return self._r.lock(f"{_PREFIX}:lock:{name}", timeout=timeout_s, blocking_timeout=timeout_s)
 
     # -- once-only side effects ---------------------------------------------------------------
-    def once(self, marker: str) -> bool:
-        """True the first time ``marker`` is seen (within the TTL), False ever after."""
-        return bool(self._r.set(f"{_PREFIX}:once:{marker}", "1", nx=True, ex=self._ttl_s))
+    def once(self, marker: str, *, ttl_s: float | None = None) -> bool:
+        """True the first time ``marker`` is seen (within ``ttl_s``, default the store's TTL), False after."""
+        ttl_ms = int((ttl_s if ttl_s is not None else self._ttl_s) * 1000)
+        return bool(self._r.set(f"{_PREFIX}:once:{marker}", "1", nx=True, px=max(1, ttl_ms)))
 
     def forget(self, marker: str) -> None:
         """Undo ``once`` after the side effect failed, so a retry may do it."""
@@ -151,16 +158,54 @@ class IncidentStore:
 
     # -- visible failures ---------------------------------------------------------------------
     def record_failure(self, *, what: str, reason: str, payload: dict[str, Any] | None = None) -> None:
-        """Keep a trigger we could not turn into a post where an operator will see it."""
-        entry = {"at": datetime.now(UTC).isoformat(), "what": what, "reason": reason, "payload": payload}
-        self._r.lpush(f"{_PREFIX}:failures", json.dumps(entry, default=str))
-        self._r.ltrim(f"{_PREFIX}:failures", 0, 999)
+        """Keep a trigger we could not turn into a post where an operator will see it.
+
+        Redacted and trimmed (a rejected 10 MB trigger is kept as its first few KB), at most
+        FAILURES_MAX_ENTRIES entries, and the list expires FAILURES_TTL_S after the last failure.
+        """
+        entry = {"at": datetime.now(UTC).isoformat(), "what": clean(what, 300),
+                 "reason": clean(reason, FAILURE_REASON_MAX_CHARS), "payload": _trimmed(payload)}
+        key = f"{_PREFIX}:failures"
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, json.dumps(entry, default=str))
+            pipe.ltrim(key, 0, FAILURES_MAX_ENTRIES - 1)
+            pipe.expire(key, FAILURES_TTL_S)
+            pipe.execute()
 
     def failures(self, *, limit: int = 50) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self._r.lrange(f"{_PREFIX}:failures", 0, limit - 1)]
+        """The newest recorded failures, at most ``limit``, none older than FAILURES_TTL_S."""
+        cutoff = datetime.now(UTC).timestamp() - FAILURES_TTL_S
+        out = []
+        for raw in self._r.lrange(f"{_PREFIX}:failures", 0, limit - 1):
+            entry = json.loads(raw)
+            try:
+                if datetime.fromisoformat(entry["at"]).timestamp() < cutoff:
+                    continue
+            except (KeyError, TypeError, ValueError):
+                pass
+            out.append(entry)
+        return out
+
+    def server_time_s(self) -> float:
+        """Redis's clock (``TIME``): one clock for every worker, whatever their own clocks say."""
+        seconds, micros = self._r.time()
+        return float(seconds) + float(micros) / 1e6
 
     def ping(self) -> bool:
         return bool(self._r.ping())
+
+
+def _trimmed(payload: dict[str, Any] | None) -> Any:
+    """``payload`` redacted, or its redacted head when its JSON is longer than FAILURE_PAYLOAD_MAX_CHARS."""
+    if payload is None:
+        return None
+    text = json.dumps(payload, default=str)
+    if len(text) <= FAILURE_PAYLOAD_MAX_CHARS:
+        try:
+            return json.loads(redact(text))  # redact the JSON text, keys and values alike
+        except ValueError:
+            return {"redacted": redact(text)}
+    return {"trimmed": True, "chars": len(text), "head": clean(text, FAILURE_PAYLOAD_MAX_CHARS // 2)}
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -2,13 +2,16 @@
 
 Slack's errors are mapped here, once, into ``shared.errors``::
 
-    SlackApiError  429 / ratelimited ............ SlackRetryable(retry_after_s=Retry-After)
-                   HTTP 5xx, internal_error ..... SlackRetryable
+    SlackApiError  429 / ratelimited ............ SlackRetryable(retry_after_s=Retry-After): not performed
+                   HTTP 5xx, internal_error ..... SlackAmbiguous: Slack may have performed the call
                    anything else ................ SlackPermanent (invalid_auth, channel_not_found, ...)
-    URLError, OSError, TimeoutError ............. SlackRetryable (connection trouble)
+    URLError, OSError, TimeoutError ............. SlackAmbiguous (the answer was lost, not the call)
 
-The WebClient's own retry handlers run first (429 up to 3 times honouring Retry-After, 5xx
-twice, connection errors twice), so a mapped SlackRetryable means those were used up.
+Writes are never retried blindly: a post whose answer was lost may exist, and repeating it makes
+a second message (three triggers once gave 26 top-level posts against a Slack that answered
+late). So the client that writes retries only 429s (a rate-limited call was not performed);
+every message carries a tag in its metadata, and ``find_tagged`` looks for it before anyone
+posts again. The read-only user directory keeps the SDK's retries for 5xx and connection errors.
 Without ``SLACK_BOT_TOKEN`` the console adapters stand in (``make_sink``/``make_directory``).
 """
 
@@ -32,29 +35,40 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
 
-from shared.errors import SlackPermanent, SlackRetryable
+from shared.errors import SlackAmbiguous, SlackPermanent, SlackRetryable
 from shared.ports import IncidentSink, PostedMessage, UserDirectory
 from shared.settings import Settings
 
 # Slack answers these with HTTP 200 yet they are transient on its side.
-_TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                               "request_timeout"})
+_TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+# Message metadata marks our messages; its payload carries the tag (Slack: "Message metadata").
+METADATA_EVENT_TYPE = "incident_commander_message"
+# How far back, before the recorded intent, a tagged message is looked for (clock skew between
+# us and Slack), and how many history pages at most (200 messages each).
+FIND_MARGIN_S = 600.0
+FIND_MAX_PAGES = 10
 
 
-def make_web_client(settings: Settings) -> WebClient:
-    """A WebClient for ``settings`` with bounded retries for 429, 5xx and connection errors."""
+def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
+    """A WebClient for ``settings``.
+
+    ``writes=True``: only 429s are retried (a rate-limited call was not performed); 5xx and
+    connection errors reach the caller as SlackAmbiguous. Otherwise 5xx and connection errors
+    are retried too (safe for reads).
+    """
     if settings.slack_bot_token is None:
         raise SlackPermanent("SLACK_BOT_TOKEN is not set")
+    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    if not writes:
+        handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=settings.slack_timeout_s,  # type: ignore[arg-type]  # typed int, passed on to urlopen
-        retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-            ConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=list(handlers),
     )
 
 
@@ -66,12 +80,14 @@ def slack_errors(method: str) -> Iterator[None]:
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
-        if status == 429 or error in _TRANSIENT_ERRORS or status >= 500:
+        if status == 429 or error == "ratelimited":
             raise SlackRetryable(f"{method}: HTTP {status} {error}".strip(),
                                  retry_after_s=_retry_after_s(exc.response.headers)) from exc
+        if error in _TRANSIENT_ERRORS or status >= 500:
+            raise SlackAmbiguous(f"{method}: HTTP {status} {error}".strip()) from exc
         raise SlackPermanent(f"{method}: {error or f'HTTP {status}'}") from exc
     except (URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise SlackRetryable(f"{method}: {type(exc).__name__}: {exc}") from exc
+        raise SlackAmbiguous(f"{method}: {type(exc).__name__}: {exc}") from exc
 
 
 def _retry_after_s(headers: dict[str, Any] | None) -> float | None:
@@ -89,24 +105,82 @@ class SlackSink:
     """IncidentSink on Slack: ``chat.postMessage`` and ``chat.update``, link previews off.
 
     ``post`` answers with the channel *id* Slack gives back: ``chat.update`` accepts only an id
-    (a name like ``#incidents`` gives channel_not_found, python-slack-sdk #696).
+    (a name like ``#incidents`` gives channel_not_found, python-slack-sdk #696). ``find_tagged``
+    reads ``conversations.history`` (or ``.replies``) with ``include_all_metadata``, which also
+    need the id: a name is resolved once through ``conversations.list`` and remembered.
     """
 
     def __init__(self, client: WebClient) -> None:
         self._client = client
+        self._channel_ids: dict[str, str] = {}
 
     def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None) -> PostedMessage:
+             thread_ts: str | None = None, tag: str | None = None) -> PostedMessage:
+        metadata = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"tag": tag}} if tag else None
         with slack_errors("chat.postMessage"):
             response = self._client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata,
                 unfurl_links=False, unfurl_media=False)
-        return PostedMessage(channel=str(response["channel"]), ts=str(response["ts"]))
+        posted = PostedMessage(channel=str(response["channel"]), ts=str(response["ts"]))
+        self._channel_ids[channel] = posted.channel
+        return posted
+
+    def find_tagged(self, *, channel: str, tag: str, since_s: float,
+                    thread_ts: str | None = None) -> PostedMessage | None:
+        channel_id = self._channel_id(channel)
+        oldest = f"{max(0.0, since_s - FIND_MARGIN_S):.6f}"
+        cursor = None
+        for _ in range(FIND_MAX_PAGES):
+            with slack_errors("conversations.replies" if thread_ts else "conversations.history"):
+                if thread_ts:
+                    page = self._client.conversations_replies(channel=channel_id, ts=thread_ts, oldest=oldest,
+                                                              include_all_metadata=True, limit=200, cursor=cursor)
+                else:
+                    page = self._client.conversations_history(channel=channel_id, oldest=oldest,
+                                                              include_all_metadata=True, limit=200, cursor=cursor)
+            for message in page.get("messages") or []:
+                if _tag_of(message) == tag:
+                    return PostedMessage(channel=channel_id, ts=str(message["ts"]))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    def _channel_id(self, channel: str) -> str:
+        if _looks_like_channel_id(channel):
+            return channel
+        if channel not in self._channel_ids:
+            name, cursor = channel.lstrip("#"), None
+            for _ in range(FIND_MAX_PAGES):
+                with slack_errors("conversations.list"):
+                    page = self._client.conversations_list(types="public_channel,private_channel",
+                                                           exclude_archived=True, limit=1000, cursor=cursor)
+                for found in page.get("channels") or []:
+                    if found.get("name") == name:
+                        self._channel_ids[channel] = str(found["id"])
+                        return self._channel_ids[channel]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+            raise SlackPermanent(f"conversations.list: no channel named {channel}")
+        return self._channel_ids[channel]
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         with slack_errors("chat.update"):
             self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
                                      unfurl_links=False, unfurl_media=False)
+
+
+def _tag_of(message: dict[str, Any]) -> str | None:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != METADATA_EVENT_TYPE:
+        return None
+    tag = (metadata.get("event_payload") or {}).get("tag")
+    return str(tag) if tag else None
+
+
+def _looks_like_channel_id(channel: str) -> bool:
+    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
 
 
 class TokenBucket:
@@ -196,11 +270,25 @@ class ConsoleSink:
         self._last_us = 0
 
     def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None) -> PostedMessage:
+             thread_ts: str | None = None, tag: str | None = None) -> PostedMessage:
         ts = self._next_ts()
         self._append({"method": "chat.postMessage", "channel": channel, "ts": ts, "thread_ts": thread_ts,
-                      "text": text, "blocks": blocks})
+                      "text": text, "blocks": blocks, "tag": tag})
         return PostedMessage(channel=channel, ts=ts)
+
+    def find_tagged(self, *, channel: str, tag: str, since_s: float,
+                    thread_ts: str | None = None) -> PostedMessage | None:
+        """Scans the outbox (small: one line per call of a console run)."""
+        try:
+            lines = self._path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines:
+            record = json.loads(line)
+            if record.get("method") == "chat.postMessage" and record.get("tag") == tag \
+                    and record.get("channel") == channel and record.get("thread_ts") == thread_ts:
+                return PostedMessage(channel=channel, ts=str(record["ts"]))
+        return None
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self._append({"method": "chat.update", "channel": channel, "ts": ts, "thread_ts": None,
@@ -233,7 +321,7 @@ class ConsoleDirectory:
 def make_sink(settings: Settings) -> IncidentSink:
     """Slack when ``SLACK_BOT_TOKEN`` is set, else the console outbox."""
     if settings.slack_bot_token is not None:
-        return SlackSink(make_web_client(settings))
+        return SlackSink(make_web_client(settings, writes=True))
     return ConsoleSink(settings.outbox_path)
 
 

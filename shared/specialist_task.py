@@ -9,8 +9,6 @@ can catch (its own time-out included) into an ``unavailable`` finding. What it c
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +17,10 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
+from shared import faults
 from shared.celery_app import TaskName
 from shared.contracts import Finding, Incident, Specialist, dump
-from shared.errors import IncidentCommanderError
+from shared.errors import IncidentCommanderError, SlackAmbiguous
 from shared.redact import clean
 from shared.runtime import Runtime, get_runtime
 from shared.settings import get_settings
@@ -60,8 +59,9 @@ def run_specialist(specialist: Specialist, service: Service, incident_json: dict
     except ValidationError as exc:
         log.error("%s: rejected an invalid incident message: %s", specialist, exc)
         return dump(Finding.unavailable(specialist, f"invalid incident message ({exc.error_count()} errors)"))
+    incident = _current(incident, runtime)
     try:
-        _inject_fault(runtime.settings.fault_injection, specialist, attempt)
+        faults.inject(specialist.value, "run", spec=runtime.settings.fault_injection, attempt=attempt)
         finding = service(incident, runtime)
     except SoftTimeLimitExceeded:
         finding = Finding.unavailable(
@@ -73,6 +73,17 @@ def run_specialist(specialist: Specialist, service: Service, incident_json: dict
     finding = finding.model_copy(update={"elapsed_ms": elapsed_ms})
     _record(runtime, incident, finding)
     return dump(finding)
+
+
+def _current(incident: Incident, runtime: Runtime) -> Incident:
+    """The incident as the store knows it now: the top-level message may have been posted (or
+    adopted) after the chord was sent, and its ts is where thread replies and pings go."""
+    try:
+        stored = runtime.store.get_incident(incident.incident_id)
+    except Exception:  # the message's copy is still good enough to analyse
+        log.exception("could not read %s from the store", incident.incident_id)
+        return incident
+    return stored if stored is not None and stored.thread_ts is not None else incident
 
 
 def _record(runtime: Runtime, incident: Incident, finding: Finding) -> None:
@@ -90,25 +101,13 @@ def _record(runtime: Runtime, incident: Incident, finding: Finding) -> None:
         if not runtime.store.once(marker):
             return  # a retry or a redelivery: the reply is already in the thread
         text, blocks = update_blocks(finding)
-        runtime.sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text, blocks=blocks)
+        runtime.sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text, blocks=blocks,
+                          tag=marker)
+    except SlackAmbiguous:  # it may be in the thread: a lost reply is better than a doubled one
+        log.warning("the %s update of %s may not have been posted (Slack's answer was lost)",
+                    finding.specialist, incident.incident_id)
     except IncidentCommanderError:
         log.exception("could not post the %s update of %s", finding.specialist, incident.incident_id)
         runtime.store.forget(marker)
     except Exception:
         log.exception("could not post the %s update of %s", finding.specialist, incident.incident_id)
-
-
-def _inject_fault(spec: str | None, specialist: Specialist, attempt: int) -> None:
-    """Chaos testing (INCIDENT_FAULT_INJECTION); a no-op unless this specialist is named."""
-    if not spec:
-        return
-    for item in spec.split(","):
-        name, _, mode = item.strip().partition(":")
-        if name != specialist.value:
-            continue
-        if mode == "raise":
-            raise RuntimeError(f"fault injected into {name}")
-        if mode == "kill" or (mode == "kill-once" and attempt == 0):
-            os.kill(os.getpid(), signal.SIGKILL)
-        if mode.startswith("sleep="):
-            time.sleep(float(mode.split("=", 1)[1]))

@@ -17,6 +17,12 @@ Slack behaviour reproduced on purpose (each has bitten real integrations):
   more than ~13,000 characters of block text gives ``msg_blocks_too_long`` (bolt-js #2509);
   ``text`` over 40,000 characters gives ``msg_too_long``.
 - a reply with ``reply_broadcast`` also shows in the channel (``top_level_messages`` counts it).
+- message ``metadata`` is stored, and returned by ``conversations.history``/``.replies`` only
+  with ``include_all_metadata``; ``oldest`` filters by ts.
+
+Bad days, by time window (``outage``, ``ghost``, ``slow``): Slack down (503, nothing done),
+Slack doing the call and then answering 500, and Slack doing the call and answering only after
+the client has given up. The last two are the ambiguous answers that make naive retries double-post.
 
 Run as a process (the benchmark, manual trying): ``python -m tests.slack_server --port 0``
 prints the base URL on the first line of stdout and serves until killed.
@@ -65,10 +71,21 @@ class _Fault:
 
 
 @dataclass
+class _Window:
+    """A bad spell: ``mode`` for calls of ``methods`` (None: all) until ``until`` (time.monotonic())."""
+
+    mode: str  # "outage" | "ghost" | "slow"
+    until: float
+    methods: frozenset[str] | None
+    delay_s: float = 0.0
+
+
+@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts -> current message
     faults: dict[str, deque[_Fault]] = field(default_factory=lambda: defaultdict(deque))
+    windows: list[_Window] = field(default_factory=list)
     last_ts_us: int = 0
 
 
@@ -90,6 +107,7 @@ class SlackServer:
         self._channels = {name.lstrip("#"): cid for name, cid in (channels or {}).items()}
         self._host = host
         self._lock = threading.RLock()
+        self.channel_id("#incidents")  # the channel exists before anyone posts, as in a real workspace
         self._state = _State()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -175,11 +193,44 @@ class SlackServer:
         with self._lock:
             self._state.faults[method].extend([fault] * times)
 
+    def outage(self, seconds: float, *, methods: tuple[str, ...] | None = None) -> None:
+        """For ``seconds``: answer 503 and do nothing (Slack is down)."""
+        self._add_window("outage", seconds, methods)
+
+    def ghost(self, seconds: float, *, methods: tuple[str, ...] | None = None) -> None:
+        """For ``seconds``: do the call, then answer 500 (the answer is lost, the message exists)."""
+        self._add_window("ghost", seconds, methods)
+
+    def slow(self, seconds: float, *, delay_s: float, methods: tuple[str, ...] | None = None) -> None:
+        """For ``seconds``: do the call, then answer only after ``delay_s`` (past the client's time-out)."""
+        self._add_window("slow", seconds, methods, delay_s=delay_s)
+
+    def reset_windows(self) -> None:
+        """End every bad spell now."""
+        with self._lock:
+            self._state.windows.clear()
+
+    def _add_window(self, mode: str, seconds: float, methods: tuple[str, ...] | None, *, delay_s: float = 0) -> None:
+        with self._lock:
+            self._state.windows.append(_Window(mode, time.monotonic() + seconds,
+                                               frozenset(methods) if methods else None, delay_s))
+
+    def _window_for(self, method: str) -> _Window | None:
+        now = time.monotonic()
+        for window in self._state.windows:
+            if window.until > now and (window.methods is None or method in window.methods):
+                return window
+        return None
+
     # ---- request handling (called from the handler threads) -------------------------------
     def handle(self, method: str, params: dict[str, Any], headers: dict[str, str]
                ) -> tuple[int, dict[str, str], dict[str, Any] | str]:
+        delay_s = 0.0
         with self._lock:
+            window = self._window_for(method)
             fault = self._state.faults[method].popleft() if self._state.faults[method] else None
+            if window is not None and window.mode == "outage":
+                fault = _Fault(503, "service_unavailable")
             if fault is not None:
                 status, extra, body = _fault_response(fault)
             else:
@@ -187,10 +238,16 @@ class SlackServer:
                     status, extra, body = 200, {}, {"ok": True, **self._dispatch(method, params, headers)}
                 except SlackApiError as exc:
                     status, extra, body = 200, {}, {"ok": False, "error": exc.error}
+                if window is not None and window.mode == "ghost":
+                    status, extra, body = _fault_response(_Fault(500, "internal_error"))
+                elif window is not None and window.mode == "slow":
+                    delay_s = window.delay_s
             error = None if isinstance(body, dict) and body.get("ok") else (
                 body.get("error") if isinstance(body, dict) else body)
             self._state.calls.append(Call(method, params, headers, time.time(), status, error))
-            return status, extra, body
+        if delay_s:
+            time.sleep(delay_s)  # outside the lock: other calls go on meanwhile
+        return status, extra, body
 
     def _dispatch(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         auth = headers.get("authorization", "")
@@ -217,6 +274,17 @@ class SlackServer:
                                "bot_id": BOT_ID, "text": text}
         if blocks is not None:
             msg["blocks"] = blocks
+        metadata = params.get("metadata")
+        if isinstance(metadata, str) and metadata:
+            try:
+                metadata = json.loads(metadata)
+            except json.JSONDecodeError as exc:
+                raise SlackApiError("invalid_metadata_format") from exc
+        if metadata is not None:
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) \
+                    or not isinstance(metadata.get("event_payload"), dict):
+                raise SlackApiError("invalid_metadata_schema")
+            msg["metadata"] = metadata
         thread_ts = params.get("thread_ts")
         if thread_ts:
             msg["thread_ts"] = str(thread_ts)
@@ -269,12 +337,19 @@ class SlackServer:
         if parent is None or parent["channel"] != cid:
             raise SlackApiError("thread_not_found")
         thread = [m for m in self._state.messages.values() if m.get("thread_ts") == ts and m["ts"] != ts]
-        return {"messages": [dict(parent), *map(dict, thread)], "has_more": False}
+        listed = [m for m in (parent, *thread) if _after(m, params.get("oldest"))]
+        return {"messages": [_shown(m, params) for m in listed], "has_more": False}
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._known_channel(params.get("channel"), allow_name=False)
-        visible = [m for m in self._state.messages.values() if m["channel"] == cid and _in_channel(m)]
-        return {"messages": [dict(m) for m in reversed(visible)], "has_more": False}  # newest first
+        visible = [m for m in self._state.messages.values() if m["channel"] == cid and _in_channel(m)
+                   and _after(m, params.get("oldest"))]
+        return {"messages": [_shown(m, params) for m in reversed(visible)], "has_more": False}  # newest first
+
+    def _list(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"channels": [{"id": cid, "name": name, "is_channel": True, "is_archived": False}
+                             for name, cid in self._channels.items()],
+                "response_metadata": {"next_cursor": ""}}
 
 
 _METHODS = {
@@ -285,7 +360,20 @@ _METHODS = {
     "users.lookupByEmail": SlackServer._lookup_by_email,
     "conversations.replies": SlackServer._replies,
     "conversations.history": SlackServer._history,
+    "conversations.list": SlackServer._list,
 }
+
+
+def _after(msg: dict[str, Any], oldest: Any) -> bool:
+    return not oldest or float(msg["ts"]) >= float(oldest)
+
+
+def _shown(msg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A message as the conversations.* methods return it: metadata only when asked for."""
+    out = {k: v for k, v in msg.items() if k != "channel"}
+    if not _truthy(params.get("include_all_metadata")):
+        out.pop("metadata", None)
+    return out
 
 
 def _looks_like_id(channel: str) -> bool:
@@ -385,10 +473,13 @@ def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json; charset=utf-8" if is_json
                              else "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting ("slow")
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
             pass

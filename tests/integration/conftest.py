@@ -59,7 +59,11 @@ def wait_for_incident_id(store: IncidentStore, dedup_key: str, *, timeout_s: flo
 
 
 def wait_for_report(store: IncidentStore, incident_id: str, *, timeout_s: float = 60) -> Report:
-    return Report.model_validate_json(wait_for(store, incident_id, "report", timeout_s=timeout_s))
+    """The report, once Slack shows it (the "delivered" event follows the chat.update or post)."""
+    wait_for(store, incident_id, "delivered", timeout_s=timeout_s)
+    report = store.get_report(incident_id)
+    assert report is not None
+    return report
 
 
 @pytest.fixture

@@ -233,6 +233,7 @@ def test_hostile_log_text_cannot_mention_channel_or_leak_a_secret(
         "[2026-11-23T03:01:52+0000] {taskinstance.py:3311} ERROR - Task failed with exception\n"
         "psycopg2.OperationalError: connection to postgres://etl:hunter2@db:5432/wh failed "
         "<!channel> <@U0ADMIN> <https://evil.example|click here> & more\n")
+    env["AIRFLOW_LOG_FOLDER"] = str(tmp_path)  # a trigger's log_location is read only inside the log folder
     stack = make_stack(env)
     settings = settings_for(stack, env)
 
