@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime, timedelta
 
-from query_profiler.guard import ensure_read_only
+import pytest
+import sqlglot
+from sqlglot.errors import SqlglotError
+
+from query_profiler.guard import ALLOWED_FUNCTIONS, ensure_read_only
 from query_profiler.sources.postgres import ACTIVITY_SQL, EXTENSION_SQL, STATEMENTS_SQL
+from query_profiler.sources.snowflake import history_statement
 from shared.errors import UnsafeQuery
 
 DIALECTS = ("postgres", "snowflake")
@@ -21,7 +26,6 @@ ADMITTED = [
     "EXPLAIN SELECT * FROM t",
     '/* {"app": "dbt", "node_id": "model.x.y"} */ SELECT 1',
     "SELECT 1 -- trailing comment",
-    "SELECT pg_sleep(0.1)",
 ]
 
 REJECTED = [
@@ -47,6 +51,7 @@ REJECTED = [
     ("SELECT nextval('seq')", "nextval"),
     ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
     ("SELECT SYSTEM$CANCEL_QUERY('01b2')", "system$cancel_query"),
+    ("SELECT pg_sleep(0.1)", "pg_sleep"),
     ("SELECT 1 /* ; DROP TABLE x */", "more than one statement"),
     ("SELECT 'a''; DROP TABLE x; --'", "more than one statement"),
     ("SELECT 1 -- ;\nDROP TABLE x", "more than one statement"),
@@ -92,3 +97,169 @@ def test_a_model_name_with_a_quote_is_a_bound_value_not_sql() -> None:
 @pytest.mark.parametrize("sql", [ACTIVITY_SQL, EXTENSION_SQL, STATEMENTS_SQL])
 def test_every_postgres_statement_passes(sql: str) -> None:
     ensure_read_only(sql, dialect="postgres")
+
+
+# --- functions: an allow-list, not a deny-list ------------------------------------------------------
+
+ADMITTED_FUNCTIONS = [
+    "SELECT count(*), count(DISTINCT a), sum(b), min(b), max(b), avg(b), stddev(b) FROM t GROUP BY a",
+    "SELECT lower(a), upper(a), substr(a, 1, 2), substring(a, 1, 2), left(a, 3), length(a), trim(a) FROM t",
+    "SELECT concat(a, b), replace(a, 'x', 'y'), split_part(a, ',', 1), position('x' IN a) FROM t",
+    "SELECT regexp_replace(a, 'x', 'y'), regexp_substr(a, 'x'), regexp_like(a, 'x') FROM t",
+    "SELECT date_trunc('hour', ts), extract(epoch FROM ts), date_part('day', ts), now(), current_timestamp FROM t",
+    "SELECT to_char(ts, 'YYYY'), to_timestamp(1700000000), to_timestamp(a, 'YYYY-MM-DD') FROM t",
+    "SELECT abs(b), round(b, 2), floor(b), ceil(b), mod(b, 2), power(b, 2) FROM t",
+    "SELECT coalesce(a, b), nullif(a, b), greatest(a, b), least(a, b), CASE WHEN a > 1 THEN 1 ELSE 0 END FROM t",
+    "SELECT CAST(a AS INT), row_number() OVER (PARTITION BY a ORDER BY b DESC) FROM t",
+    "SELECT unnest(blocking), array_length(blocking, 1), cardinality(blocking) FROM t WHERE 4 = ANY(blocking)",
+    "SELECT a FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.a = t.a) AND (b IS NULL OR b BETWEEN 1 AND 2)",
+    "SELECT COUNT(*), Lower(a), UPPER(b) FROM t GROUP BY a, b",  # names compare case-insensitively
+]
+
+POSTGRES_ONLY_ADMITTED = [
+    "SELECT pid, pg_blocking_pids(pid), (pg_blocking_pids(pid))[1], clock_timestamp() FROM pg_stat_activity",
+    "SELECT pg_catalog.lower(query), unnest(pg_blocking_pids(pid)) FROM pg_stat_activity",
+    "SELECT current_setting('server_version_num'), pg_backend_pid(), current_database()",
+    "SELECT a::int, a ~ 'x', j -> 'k', j ->> 'k', string_agg(a, ',') FROM t GROUP BY a, j",
+    "SELECT * FROM pg_catalog.generate_series(1, 3)",
+    'SELECT "lower"(a) FROM t',  # quoted, but spelt as PostgreSQL folds: the built-in
+]
+
+SNOWFLAKE_ONLY_ADMITTED = [
+    "SELECT QUERY_ID FROM TABLE(INFORMATION_SCHEMA.QUERY_HISTORY(END_TIME_RANGE_START => TO_TIMESTAMP_LTZ(?), "
+    "RESULT_LIMIT => ?)) WHERE QUERY_TEXT ILIKE ? ORDER BY START_TIME DESC",
+    "SELECT DATEADD(hour, -1, CURRENT_TIMESTAMP()), DATEDIFF('second', START_TIME, END_TIME) FROM t",
+    "SELECT IFF(a > 1, 'y', 'n'), NVL(a, b), TRY_CAST(a AS INT), PARSE_JSON(QUERY_TAG):dbt_model::string FROM t",
+    "SELECT LISTAGG(a, ','), MEDIAN(b), COUNT_IF(b > 1) FROM t",
+    'SELECT "LOWER"(a) FROM t',  # quoted, but spelt as Snowflake folds: the built-in
+]
+
+# Each statement calls one function that is not on the allow-list; the reason names it.
+REJECTED_FUNCTIONS = [
+    # the adversarial run: admitted by the deny-list; PostgreSQL executed the first three READ ONLY
+    ("SELECT pg_drop_replication_slot('s')", "pg_drop_replication_slot"),
+    ("SELECT pg_create_physical_replication_slot('s')", "pg_create_physical_replication_slot"),
+    ("SELECT pg_notify('channel', 'payload')", "pg_notify"),
+    ("SELECT pg_sleep(1)", "pg_sleep"),
+    # the deny-list's own entries: still rejected, now by default
+    ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
+    ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+    ("SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+    ("SELECT lo_export(1, '/tmp/x')", "lo_export"),
+    ("SELECT * FROM dblink('host=elsewhere', 'DELETE FROM t') AS r(a int)", "dblink"),
+    ("SELECT pg_logical_emit_message(true, 'p', 'm')", "pg_logical_emit_message"),
+    ("SELECT txid_current()", "txid_current"),
+    ("SELECT pg_switch_wal()", "pg_switch_wal"),
+    ("SELECT query_to_xml('select 1', true, true, '')", "query_to_xml"),
+    ("SELECT SYSTEM$CANCEL_ALL_QUERIES(42)", "system$cancel_all_queries"),
+    ("SELECT SYSTEM$WAIT(10)", "system$wait"),
+    # however it is spelt or wherever it hides
+    ("SELECT pg_catalog.pg_sleep(1)", "pg_sleep"),
+    ('SELECT "pg_sleep"(1)', "pg_sleep"),
+    ('SELECT "PG_SLEEP"(1)', "pg_sleep"),
+    ("SELECT PG_SLEEP(1)", "pg_sleep"),
+    ("SELECT Pg_Sleep(1)", "pg_sleep"),
+    ("SELECT * FROM pg_sleep(1)", "pg_sleep"),
+    ("WITH x AS (SELECT pg_sleep(1)) SELECT * FROM x", "pg_sleep"),
+    ("SELECT a FROM t WHERE a = (SELECT pg_notify('c', 'p'))", "pg_notify"),
+    ("SELECT count(*) FROM t GROUP BY pg_sleep(1)", "pg_sleep"),
+    ("SELECT lower(pg_read_file('x'))", "pg_read_file"),
+    ("EXPLAIN SELECT pg_sleep(1)", "pg_sleep"),
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("sql", ADMITTED_FUNCTIONS)
+def test_ordinary_read_only_functions_are_on_the_allow_list(sql: str, dialect: str) -> None:
+    assert ensure_read_only(sql, dialect=dialect) == sql  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sql", POSTGRES_ONLY_ADMITTED)
+def test_postgres_functions_our_adapter_and_operators_need_are_admitted(sql: str) -> None:
+    assert ensure_read_only(sql, dialect="postgres") == sql
+
+
+@pytest.mark.parametrize("sql", SNOWFLAKE_ONLY_ADMITTED)
+def test_snowflake_functions_our_adapter_and_operators_need_are_admitted(sql: str) -> None:
+    assert ensure_read_only(sql, dialect="snowflake") == sql
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(("sql", "function"), REJECTED_FUNCTIONS)
+def test_a_function_not_on_the_allow_list_is_rejected_by_name(sql: str, function: str, dialect: str) -> None:
+    with pytest.raises(UnsafeQuery) as caught:
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+    assert f"function {function}()" in str(caught.value)
+    assert "allow-list" in str(caught.value)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_set_config_stays_rejected_the_mutation_a_past_audit_saw_survive(dialect: str) -> None:
+    assert "set_config" not in ALLOWED_FUNCTIONS
+    with pytest.raises(UnsafeQuery, match=r"function set_config\(\) is not on the read-only allow-list"):
+        sql = "SELECT set_config('default_transaction_read_only', 'off', false)"
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    ("sql", "schema"),
+    [
+        ("SELECT public.lower(a) FROM t", "public"),
+        ("SELECT evil.count(a) FROM t", "evil"),
+        ("SELECT * FROM public.generate_series(1, 3)", "public"),
+        ("SELECT * FROM other_db.pg_catalog.generate_series(1, 3)", "other_db.pg_catalog"),
+    ],
+)
+def test_an_allowed_name_called_through_another_schema_is_rejected(sql: str, schema: str, dialect: str) -> None:
+    with pytest.raises(UnsafeQuery, match=f"called through schema {schema}:"):
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SELECT * FROM TABLE(other.QUERY_HISTORY())", "snowflake"),
+        ("SELECT * FROM TABLE(other_db.INFORMATION_SCHEMA.QUERY_HISTORY())", "snowflake"),
+    ],
+)
+def test_query_history_only_through_this_databases_information_schema(sql: str, dialect: str) -> None:
+    with pytest.raises(UnsafeQuery, match="called through schema"):
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [('SELECT "LOWER"(a) FROM t', "postgres"), ('SELECT "lower"(a) FROM t', "snowflake")],
+)
+def test_a_quoted_allowed_name_in_another_case_than_the_server_folds_is_rejected(sql: str, dialect: str) -> None:
+    # sqlglot parses both as exp.Lower, but the server looks for a (user) function with that exact name.
+    with pytest.raises(UnsafeQuery, match="quoted function name"):
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("name", sorted(ALLOWED_FUNCTIONS))
+def test_every_allowed_name_is_admitted_however_sqlglot_types_it(name: str, dialect: str) -> None:
+    # sqlglot turns many names into typed nodes with other names (to_char -> TIME_TO_STR, unnest ->
+    # EXPLODE): every arity that parses must still be admitted, so a sqlglot upgrade that retypes a
+    # name fails here rather than in production.
+    arities = ("", "a", "a, b", "a, b, c")
+    calls = ["try_cast(a AS INT)"] if name == "try_cast" else [f"{name}({args})" for args in arities]
+    admitted = 0
+    for call in calls:
+        sql = f"SELECT {call} FROM t"
+        try:
+            sqlglot.parse_one(sql, read=dialect)
+        except SqlglotError:
+            continue
+        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+        admitted += 1
+    assert admitted, f"no call of {name} parses in {dialect}"
+
+
+def test_the_snowflake_history_statement_passes() -> None:
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=2), now - timedelta(hours=1)
+    sql, _ = history_statement(start=start, end=end, text_filters=["fct_orders"])
+    assert ensure_read_only(sql, dialect="snowflake") == sql
