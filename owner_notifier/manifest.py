@@ -4,6 +4,10 @@ The manifest of a large project is tens of megabytes; a worker parses each file 
 (cache key: path, ``st_mtime_ns``, ``st_size``) and keeps only what owner resolution needs:
 per node its name, type, file, meta, group and test attachment, plus the groups, the exposures'
 names and ``child_map``. Lookups by name or unique id are dict look-ups.
+
+A manifest over ``MAX_MANIFEST_BYTES`` is not read at all (its size is checked with ``stat()``
+first, and the read itself stops at the limit): parsing one takes memory in proportion to the file,
+several times its size. The SourceError says so, and callers note it and carry on without it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from owner_notifier.manifest_decode import decode
 from shared.errors import SourceError
 
 _MAX_DOWNSTREAM = 200  # names listed per kind; the count says how many there were in total
+# A 10,000-model project's manifest is ~20-100 MB. query_profiler/lineage.py keeps its own equal
+# constant: the services do not import each other.
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_MB = 1024 * 1024
 
 
 class NodeInfo(NamedTuple):
@@ -92,19 +100,41 @@ _lock = threading.Lock()
 def load_manifest(path: Path) -> ManifestIndex:
     """The index of ``path``, parsed at most once per file version in this process.
 
-    Raises FileNotFoundError when there is no manifest, SourceError when it is not one.
+    Raises FileNotFoundError when there is no manifest, SourceError when it is not one or when it
+    is over ``MAX_MANIFEST_BYTES`` (then it is not read).
     """
     path = path.resolve()
     stat = path.stat()
+    too_big(path, stat.st_size)
     version = (stat.st_mtime_ns, stat.st_size)
     with _lock:
         hit = _cache.get(path)
         if hit is not None and hit[0] == version:
             return hit[1]
-    index = _build(path, path.read_bytes())
+    index = _build(path, _read_bounded(path))
     with _lock:
         _cache[path] = (version, index)  # one version per path: an old one is dropped, not kept
     return index
+
+
+def too_big(path: Path, size: int) -> None:
+    """Raise SourceError when a manifest of ``size`` bytes is over the limit, saying what to do."""
+    if size > MAX_MANIFEST_BYTES:
+        raise SourceError(
+            f"dbt's manifest.json over {MAX_MANIFEST_BYTES // _MB} MB: not read; {path} is "
+            f"{size / _MB:,.0f} MB (limit {MAX_MANIFEST_BYTES // _MB} MB, owner_notifier/manifest.py "
+            "MAX_MANIFEST_BYTES). Owners are looked up in the project's files instead. Check that it is "
+            "the manifest dbt wrote for this project (dbt parse regenerates it); if the project really "
+            "is this large, raise the limit"
+        )
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, reading no more than the limit allows even if it grew since ``stat()``."""
+    with path.open("rb") as stream:
+        raw = stream.read(MAX_MANIFEST_BYTES + 1)
+    too_big(path, len(raw))
+    return raw
 
 
 def clear_cache() -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import JsonValue
@@ -71,15 +72,15 @@ def _notify(
     if not project_dir.is_dir():
         return Finding.unavailable(_SPECIALIST, f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
     project = open_project(project_dir, owners_file=settings.owners_file)
-    if project.manifest is None and not (project_dir / "dbt_project.yml").is_file():
-        return Finding.unavailable(_SPECIALIST, f"{project_dir} has neither target/manifest.json nor dbt_project.yml")
+    if (nothing_to_read := _nothing_to_read(project_dir, project)) is not None:
+        return Finding.unavailable(_SPECIALIST, nothing_to_read)
     targets, targets_looked_in = find_targets(incident.trigger, project, target_dir=project_dir / "target")
     if not targets:
         return Finding(
             specialist=_SPECIALIST,
             status=FindingStatus.EMPTY,
             summary=f"no failed dbt node found for task {incident.trigger.task_id} "
-            f"(looked in: {', '.join(targets_looked_in)})"[:1_000],
+            f"(looked in: {', '.join([*targets_looked_in, *project.looked_in])})"[:1_000],
             details={
                 "owners": [],
                 "downstream": {"models": [], "exposures": []},
@@ -120,6 +121,15 @@ def _notify(
     return _finding(targets, owners, evidence, no_owner, project, targets_looked_in)
 
 
+def _nothing_to_read(project_dir: Path, project: Project) -> str | None:
+    """Why owners cannot be looked up at all: no usable manifest and no dbt_project.yml; else None."""
+    if project.manifest is not None or (project_dir / "dbt_project.yml").is_file():
+        return None
+    if (project_dir / "target" / "manifest.json").exists():  # there but not read (too big, corrupt): say why
+        return f"{project_dir} has no dbt_project.yml and no usable manifest: {'; '.join(project.looked_in)}"
+    return f"{project_dir} has neither target/manifest.json nor dbt_project.yml"
+
+
 def _entry(
     target: FailedTarget, resolution: Resolution, declared: Declared | None, mention: Mention | None
 ) -> dict[str, Any]:
@@ -155,7 +165,8 @@ def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], s
         "Triage is in this thread."
     )
     try:
-        sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text)
+        sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text,
+                  tag=f"{incident.incident_id}:ping:{slack}")
     except IncidentCommanderError as exc:  # the claim stays taken: better one missed ping than a ping storm
         log.warning("owner ping failed: %s", exc, extra=context)
         for entry in ping.entries:

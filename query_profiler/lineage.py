@@ -1,4 +1,10 @@
-"""The suspect model's direct upstream and downstream models, from dbt's ``target/manifest.json``."""
+"""The suspect model's direct upstream and downstream models, from dbt's ``target/manifest.json``.
+
+A manifest over ``MAX_MANIFEST_BYTES`` is not read (size checked with ``stat()`` first, the read
+stopped at the limit): ``json.loads`` of it would take several times its size in memory. That, and a
+manifest that is there but unusable, is reported through ``notes`` so the finding can say why the
+profiler fell back to the time window; no manifest at all (a parse-time dbt failure) is not a note.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from query_profiler.attribution import name_from_node_id
+from shared.errors import SourceError
 
 MANIFEST_RELATIVE_PATH = Path("target") / "manifest.json"
+# Equal to owner_notifier.manifest.MAX_MANIFEST_BYTES, and kept equal by hand: the services import
+# only shared/, never each other. A 10,000-model project's manifest is ~20-100 MB.
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_MB = 1024 * 1024
 _LINEAGE_RESOURCES = ("model.", "snapshot.", "seed.")
 
 
@@ -20,18 +31,32 @@ class _Lineage:
     child_map: dict[str, list[str]]
 
 
-def related_models(dbt_project_dir: Path | None, model: str | None) -> frozenset[str] | None:
+def related_models(
+    dbt_project_dir: Path | None, model: str | None, *, notes: list[str] | None = None
+) -> frozenset[str] | None:
     """Names of the models one hop up and down from ``model``; None when there is no usable manifest.
 
     A parse-time dbt failure writes no manifest: then the profiler falls back to the time window.
+    When a manifest is there but not used (over the size limit, not JSON), why is appended to ``notes``.
     """
     if dbt_project_dir is None or not model:
         return None
     path = dbt_project_dir / MANIFEST_RELATIVE_PATH
     try:
         stat = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _note(notes, f"dbt's manifest.json not read: {path}: {exc.strerror or type(exc).__name__}")
+        return None
+    try:
+        too_big(path, stat.st_size)
         lineage = _load(str(path), stat.st_mtime_ns, stat.st_size)
-    except (OSError, ValueError, AttributeError):
+    except SourceError as exc:
+        _note(notes, str(exc))
+        return None
+    except (OSError, ValueError, AttributeError, TypeError) as exc:  # there, but not a manifest
+        _note(notes, f"dbt's manifest.json not used: {path}: {type(exc).__name__}: {str(exc)[:200]}")
         return None
     nodes = lineage.nodes_by_name.get(model, ())
     if not nodes:
@@ -40,10 +65,30 @@ def related_models(dbt_project_dir: Path | None, model: str | None) -> frozenset
     return frozenset(name_from_node_id(n) for n in neighbours if n.startswith(_LINEAGE_RESOURCES)) - {model}
 
 
+def too_big(path: Path, size: int) -> None:
+    """Raise SourceError when a manifest of ``size`` bytes is over the limit, saying what to do."""
+    if size > MAX_MANIFEST_BYTES:
+        raise SourceError(
+            f"dbt's manifest.json over {MAX_MANIFEST_BYTES // _MB} MB: not read; {path} is "
+            f"{size / _MB:,.0f} MB (limit {MAX_MANIFEST_BYTES // _MB} MB, query_profiler/lineage.py "
+            "MAX_MANIFEST_BYTES). Queries were matched by the time window, not the model's lineage. Check "
+            "that it is the manifest dbt wrote for this project (dbt parse regenerates it); if the project "
+            "really is this large, raise the limit"
+        )
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)
+
+
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> _Lineage:
     """Parse a manifest once per file version (path, mtime, size) in this process."""
-    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    with open(path, "rb") as stream:
+        raw = stream.read(MAX_MANIFEST_BYTES + 1)  # bounded even if the file grew since stat()
+    too_big(Path(path), len(raw))
+    manifest = json.loads(raw)
     by_name: dict[str, list[str]] = {}
     for node_id, node in manifest.get("nodes", {}).items():
         if node_id.startswith(_LINEAGE_RESOURCES):

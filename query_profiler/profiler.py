@@ -138,7 +138,8 @@ def profile_incident(incident: Incident, settings: Settings) -> Finding:
     start, end = failed_at - INCIDENT_LOOKBACK, failed_at + INCIDENT_LOOKAHEAD
     budget_s = settings.specialist_soft_time_limit_s
     url = settings.warehouse_url.get_secret_value()
-    related = manifest_neighbours(settings.dbt_project_dir, trigger.model)
+    notes: list[str] = []  # why the manifest was not used, when it is there (too big, not JSON)
+    related = manifest_neighbours(settings.dbt_project_dir, trigger.model, notes=notes)
 
     def read() -> tuple[str, str, list[QueryProfile]]:
         source = make_source(
@@ -170,12 +171,15 @@ def profile_incident(incident: Incident, settings: Settings) -> Finding:
         "model": trigger.model,
         "related_models": list[JsonValue](sorted(related or ())),
     }
+    if notes:
+        details["notes"] = [clean(n, 1_000) for n in notes]
     if not profiles:
+        empty = f"no failed or slow queries in {kind} query history for the incident window"
         return Finding(
             specialist=Specialist.QUERY_PROFILER,
             status=FindingStatus.EMPTY,
             details=details,
-            summary=f"no failed or slow queries in {kind} query history for the incident window",
+            summary=clean("; ".join([empty, *notes]), 1_000) or empty,
             elapsed_ms=monotonic_ms(started),
         )
     return Finding(
