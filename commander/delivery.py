@@ -35,8 +35,9 @@ from shared.slack_format import opening_blocks, report_blocks
 
 log = logging.getLogger(__name__)
 
-# Longer than one Slack call with its retries (the client time-out is at most 60 s).
-LOCK_S = 120.0
+# The lock outlives the Slack calls made under it (a post, maybe a search and an update, each
+# bounded by SLACK_TIMEOUT_S); a holder that was killed delays the next caller by at most this.
+LOCK_MARGIN_S = 30.0
 _INTENT = "post_intent_at"
 _SHOWS = "top_shows"
 
@@ -61,7 +62,8 @@ def sync_top_message(incident_id: str, *, runtime: Runtime) -> Synced:
     so that calling again is always right.
     """
     store = runtime.store
-    with store.lock(f"top:{incident_id}", timeout_s=LOCK_S):
+    lock_s = 2 * runtime.settings.slack_timeout_s + LOCK_MARGIN_S
+    with store.lock(f"top:{incident_id}", timeout_s=lock_s):
         incident = store.get_incident(incident_id)
         if incident is None:
             raise InvalidTrigger(f"unknown incident {incident_id} (expired or never opened)")

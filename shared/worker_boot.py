@@ -1,11 +1,13 @@
-"""What every worker process does at start: logging with task context, fresh clients after fork."""
+"""What every worker process does at start: redacted logging with task context, fresh clients after fork."""
 
 from __future__ import annotations
 
 import logging
 
-from celery.signals import after_setup_logger, worker_process_init
+from celery.app.log import TaskFormatter
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
+from shared.redact import redact
 from shared.runtime import get_runtime, reset_runtime
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,28 @@ def _fresh_clients(**_: object) -> None:
         log.exception("could not build this worker's clients at start-up")
 
 
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then redacts the whole line, traceback included: exception text from a
+    driver or from Celery itself (a task's arguments, a failed message) may carry credentials."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 @after_setup_logger.connect
 def _format(logger: logging.Logger, **_: object) -> None:
     for handler in logger.handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+
+
+class RedactingTaskFormatter(TaskFormatter):
+    """Celery's task formatter (it fills in task_name and task_id), redacted like the rest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+@after_setup_task_logger.connect
+def _format_task(logger: logging.Logger, **_: object) -> None:
+    for handler in logger.handlers:
+        handler.setFormatter(RedactingTaskFormatter(TASK_LOG_FORMAT))

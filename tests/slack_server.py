@@ -75,6 +75,7 @@ class _Window:
     """A bad spell: ``mode`` for calls of ``methods`` (None: all) until ``until`` (time.monotonic())."""
 
     mode: str  # "outage" | "ghost" | "slow"
+    since: float
     until: float
     methods: frozenset[str] | None
     delay_s: float = 0.0
@@ -193,32 +194,35 @@ class SlackServer:
         with self._lock:
             self._state.faults[method].extend([fault] * times)
 
-    def outage(self, seconds: float, *, methods: tuple[str, ...] | None = None) -> None:
+    def outage(self, seconds: float, *, methods: tuple[str, ...] | None = None, start_in_s: float = 0) -> None:
         """For ``seconds``: answer 503 and do nothing (Slack is down)."""
-        self._add_window("outage", seconds, methods)
+        self._add_window("outage", seconds, methods, start_in_s=start_in_s)
 
-    def ghost(self, seconds: float, *, methods: tuple[str, ...] | None = None) -> None:
+    def ghost(self, seconds: float, *, methods: tuple[str, ...] | None = None, start_in_s: float = 0) -> None:
         """For ``seconds``: do the call, then answer 500 (the answer is lost, the message exists)."""
-        self._add_window("ghost", seconds, methods)
+        self._add_window("ghost", seconds, methods, start_in_s=start_in_s)
 
-    def slow(self, seconds: float, *, delay_s: float, methods: tuple[str, ...] | None = None) -> None:
+    def slow(self, seconds: float, *, delay_s: float, methods: tuple[str, ...] | None = None,
+             start_in_s: float = 0) -> None:
         """For ``seconds``: do the call, then answer only after ``delay_s`` (past the client's time-out)."""
-        self._add_window("slow", seconds, methods, delay_s=delay_s)
+        self._add_window("slow", seconds, methods, delay_s=delay_s, start_in_s=start_in_s)
 
     def reset_windows(self) -> None:
         """End every bad spell now."""
         with self._lock:
             self._state.windows.clear()
 
-    def _add_window(self, mode: str, seconds: float, methods: tuple[str, ...] | None, *, delay_s: float = 0) -> None:
+    def _add_window(self, mode: str, seconds: float, methods: tuple[str, ...] | None, *, delay_s: float = 0,
+                    start_in_s: float = 0) -> None:
+        since = time.monotonic() + start_in_s
         with self._lock:
-            self._state.windows.append(_Window(mode, time.monotonic() + seconds,
+            self._state.windows.append(_Window(mode, since, since + seconds,
                                                frozenset(methods) if methods else None, delay_s))
 
     def _window_for(self, method: str) -> _Window | None:
         now = time.monotonic()
         for window in self._state.windows:
-            if window.until > now and (window.methods is None or method in window.methods):
+            if window.since <= now < window.until and (window.methods is None or method in window.methods):
                 return window
         return None
 
