@@ -170,3 +170,11 @@ def test_failures_are_recorded_where_an_operator_sees_them(runtime: Runtime) -> 
     store.record_failure(what="invalid trigger", reason="dag_id: bad", payload={"dag_id": "x y"})
     [entry] = store.failures()
     assert entry["what"] == "invalid trigger" and entry["payload"] == {"dag_id": "x y"}
+
+
+def test_a_huge_rejected_payload_is_kept_trimmed_and_redacted_in_failures(runtime: Runtime) -> None:
+    runtime.store.record_failure(what="invalid trigger", reason="password=hunter2 " + "r" * 50_000,
+                                 payload={"exception": "password=hunter2 " + "x" * 10_000_000})
+    [entry] = runtime.store.failures()
+    assert len(str(entry)) < 6_000 and "hunter2" not in str(entry)
+    assert entry["payload"]["trimmed"] is True
