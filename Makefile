@@ -30,8 +30,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared commander incident_cli log_analyzer query_profiler owner_notifier
 
+# docker-compose.yml is valid with FLOWER_BASIC_AUTH set, and refuses to run Flower without it.
+# Hermetic: the example env file, and an empty --env-file in place of a local .env.
+COMPOSE_CHECK ?= docker-compose
 compose-check:
-	docker-compose config --quiet
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && touch "$$tmp/empty.env" && \
+	export INCIDENT_COMMANDER_ENV_FILE=incident-commander.env.example && \
+	FLOWER_BASIC_AUTH=compose-check:not-a-real-password $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet && \
+	! env -u FLOWER_BASIC_AUTH $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet 2>"$$tmp/err" && \
+	grep -q 'set FLOWER_BASIC_AUTH' "$$tmp/err" && \
+	echo "compose-check: valid, and refuses to start without FLOWER_BASIC_AUTH" || \
+	{ echo "compose-check: FAILED" >&2; cat "$$tmp/err" >&2 2>/dev/null; exit 1; }
 
 clean:
 	rm -rf $(VENV) .incident-commander .pytest_cache

@@ -1,23 +1,65 @@
 """``incident-commander``: trigger, watch and run the triage by hand.
 
 Every command reads the same settings (environment variables, see ``incident-commander config``).
+An error a user can act on (Redis unreachable, a bad setting) ends any command with one line on
+stderr naming the variable, and an exit code (``EXIT_*``), never a traceback: ``explain`` decides,
+in one place, for every command (``_Commands.invoke``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from shared.errors import ConfigError
+from shared.errors import (
+    ConfigError,
+    IncidentCommanderError,
+    InvalidTrigger,
+    RetryableError,
+    UnsafeQuery,
+)
+
+EXIT_FAILED = 1  # the command ran and the answer is "no" (no report in time, trigger spooled, ...)
+EXIT_CONFIG = 2  # a setting or an argument is wrong: fix it and run again
+EXIT_UNREACHABLE = 3  # Redis, the broker, the warehouse or Slack did not answer: retry later
+
+
+class ServiceError(Exception):
+    """A service failed in a way the user can act on; the message is the whole line, the URL masked."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Commands(TyperGroup):
+    """Every command runs inside ``explain``: one line and an exit code instead of a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # Typer's own Exit/usage errors are not ours to explain: re-raised as they are
+            explained = explain(exc)
+            if explained is None:
+                raise  # a bug: the traceback is what a maintainer needs
+            code, line = explained
+            typer.echo(line, err=True)
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Deterministic triage of failed Airflow/dbt tasks into one Slack post "
          "(ROOT CAUSE / IMPACT / OWNER / NEXT ACTION), on Celery and Redis.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
@@ -27,15 +69,111 @@ err = Console(stderr=True)
 # Where the README's second step puts everything: samples/ sits beside the packages.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# The settings the running command uses (the last ``_settings`` call): they name the variable behind
+# a connection that failed. None until a command has read them.
+_in_use: Any = None
+
+
+def main() -> None:
+    """The ``incident-commander`` entry point ([project.scripts]): the app, and ``explain`` for
+    anything raised outside a command (the commands themselves are covered by ``_Commands``)."""
+    try:
+        app(prog_name="incident-commander")
+    except Exception as exc:
+        explained = explain(exc)
+        if explained is None:
+            raise
+        typer.echo(explained[1], err=True)
+        sys.exit(explained[0])
+
+
+def explain(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and the one line for an error a user can act on; None for a bug."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    # Not named by ``reaching``: the CLI talks to Redis itself only for incident state
+    # (CELERY_RESULT_BACKEND), and to the broker only through Celery (kombu's errors).
+    if isinstance(exc, redis.exceptions.RedisError):
+        exc = _service_error(exc, "Redis", _where("describe_result_backend", "CELERY_RESULT_BACKEND")) or exc
+    elif isinstance(exc, kombu.exceptions.OperationalError):
+        exc = _service_error(exc, "the broker", _where("describe_broker", "CELERY_BROKER_URL")) or exc
+    if isinstance(exc, ServiceError):
+        return exc.exit_code, _line(f"error: {exc}")
+    if isinstance(exc, ConfigError | InvalidTrigger | UnsafeQuery):
+        return EXIT_CONFIG, _line(f"error: {exc}")
+    if isinstance(exc, RetryableError):
+        return EXIT_UNREACHABLE, _line(f"error: {exc}")
+    if isinstance(exc, IncidentCommanderError):
+        return EXIT_FAILED, _line(f"error: {exc}")
+    return None
+
+
+@contextmanager
+def reaching(service: str, where: str) -> Iterator[None]:
+    """Name ``where`` (``VARIABLE=url``, password masked) when talking to ``service`` fails in the block."""
+    try:
+        yield
+    except Exception as exc:
+        named = _service_error(exc, service, where)
+        if named is None:
+            raise
+        raise named from exc
+
+
+def _service_error(exc: BaseException, service: str, where: str) -> ServiceError | None:
+    """``exc`` as the line a user reads, if it is a connection-level error of Redis or the broker."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    if service == "Redis":
+        if isinstance(exc, redis.exceptions.AuthenticationError | redis.exceptions.AuthorizationError):
+            return ServiceError(f"Redis refused the credentials ({_reason(exc)}) at {where}", EXIT_CONFIG)
+        if isinstance(exc, redis.exceptions.InvalidResponse):
+            return ServiceError(f"the server does not speak Redis ({_reason(exc)}) at {where}", EXIT_CONFIG)
+        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return ServiceError(f"cannot reach Redis ({_reason(exc)}) at {where}", EXIT_UNREACHABLE)
+    elif isinstance(exc, kombu.exceptions.OperationalError):
+        return ServiceError(f"cannot reach {service} ({_reason(exc)}) at {where}", EXIT_UNREACHABLE)
+    return None
+
+
+_CONNECTING = re.compile(r"^Error -?\d+ (?:connecting to|while writing to|reading from) \S+\.\s+")
+
+
+def _reason(exc: BaseException | str) -> str:
+    """The short cause of a connection error: ``Connection refused`` rather than redis-py's whole sentence."""
+    from shared.redact import redact
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = _CONNECTING.sub("", text).rstrip(".") or text
+    return redact(text)[:300]
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _where(describe: str, variable: str) -> str:
+    """``VARIABLE=url`` from the settings in use (``Settings.describe_*``), or the bare variable."""
+    settings = _in_use
+    if settings is None:
+        from shared.settings import get_settings
+
+        try:
+            settings = get_settings()
+        except ConfigError:
+            return variable
+    return str(getattr(settings, describe)())
+
 
 def _settings(**overrides: Any) -> Any:
+    """The settings for this command (environment plus ``overrides``); a bad value is a ConfigError."""
+    global _in_use
     from shared.settings import load_settings
 
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    _in_use = load_settings(**overrides)
+    return _in_use
 
 
 @app.command()
@@ -140,11 +278,18 @@ def flush_spool_command(json_out: Annotated[bool, typer.Option("--json", help="P
     """Send the triggers the producer spooled while the broker was down."""
     from commander.producer import flush_spool
 
-    result = flush_spool(settings=_settings())
-    _emit(json_out, {"sent": result.sent, "remaining": result.remaining, "error": result.error},
-          f"sent {result.sent}, remaining {result.remaining}" + (f" ({result.error})" if result.error else ""))
+    settings = _settings()
+    result = flush_spool(settings=settings)
+    if json_out or not result.send_failed:
+        _emit(json_out, {"sent": result.sent, "remaining": result.remaining, "error": result.error},
+              f"sent {result.sent}, remaining {result.remaining}" + (f" ({result.error})" if result.error else ""))
+    if result.send_failed:
+        typer.echo(_line(f"error: the broker did not take a spooled trigger ({_reason(result.error or '?')}) "
+                         f"at {settings.describe_broker()}; sent {result.sent}, {result.remaining} still spooled "
+                         f"in {settings.spool_dir}"), err=True)
+        raise typer.Exit(EXIT_UNREACHABLE)
     if result.error and result.remaining:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -183,8 +328,9 @@ _register_specialist_commands()
 
 from incident_cli import stack_commands  # noqa: E402  (registers up and demo on ``app``)
 
-__all__ = ["app", "stack_commands"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_UNREACHABLE", "ServiceError", "app", "explain", "main", "reaching",
+           "stack_commands"]
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.celery_app import Queue
+from shared.settings import with_db
 
 SERVICES: tuple[str, ...] = tuple(q.value for q in Queue)
 READY_TIMEOUT_S = 60.0
@@ -129,10 +130,9 @@ class Stack:
     @property
     def worker_env(self) -> dict[str, str]:
         base = self.broker_url or (self.redis.url if self.redis else "redis://127.0.0.1:6379")
-        base = base.rstrip("/")
-        if base.rsplit("/", 1)[-1].isdigit():
-            base = base.rsplit("/", 1)[0]
-        env = {**os.environ, **self.env, "CELERY_BROKER_URL": f"{base}/0", "CELERY_RESULT_BACKEND": f"{base}/1"}
+        # database 0 and 1 of that Redis, its credentials and query (rediss' ssl_cert_reqs) kept
+        env = {**os.environ, **self.env, "CELERY_BROKER_URL": with_db(base, 0),
+               "CELERY_RESULT_BACKEND": with_db(base, 1)}
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

@@ -1,21 +1,47 @@
-"""``incident-commander up`` and ``demo``: the embedded stack, in the foreground or for one triage."""
+"""``incident-commander up`` and ``demo``: the embedded stack, in the foreground or for one triage.
+
+Flower always runs behind basic auth (task arguments hold log lines and exception text):
+FLOWER_BASIC_AUTH when set and not a published default, else credentials generated for the run.
+They reach Flower in its environment, not its argv, so ``ps`` does not show them.
+"""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from incident_cli.main import _await_incident_id, _settings, _watch, app, console, err
+from incident_cli.main import _await_incident_id, _settings, _watch, app, console, err, reaching
 from incident_cli.sample import DEFAULT_SAMPLE, sample_env, sample_trigger
 from incident_cli.stack import Stack, StackError
+from shared.settings import _mask_url
 
 STATE_DIR = Path(".incident-commander")
+GENERATED_FLOWER_USER = "admin"
+
+
+def _check_configured_redis(settings: Any) -> None:
+    """A configured Redis that does not answer: one line now, not workers waiting a minute for it."""
+    from shared.incident_store import IncidentStore
+
+    if settings.broker_url is None:
+        return  # the embedded one, started below
+    with reaching("Redis", settings.describe_broker()):
+        IncidentStore.from_url(settings.effective_broker_url).ping()
+
+
+def _flower_basic_auth(settings: Any) -> tuple[str, bool]:
+    """``user:password`` for Flower and whether it was generated; ConfigError for a value refused."""
+    configured = settings.flower_credentials()
+    if configured is not None:
+        return configured, False
+    return f"{GENERATED_FLOWER_USER}:{secrets.token_urlsafe(18)}", True
 
 
 def _stop_on_sigterm() -> None:
@@ -39,6 +65,7 @@ def demo(
 
     _stop_on_sigterm()
     base = _settings()
+    _check_configured_redis(base)
     env = sample_env(sample)
     if base.slack_bot_token is None:
         env["INCIDENT_OUTBOX"] = str((STATE_DIR / "demo-outbox.jsonl").resolve())
@@ -95,6 +122,8 @@ def up(
     """Start the embedded stack in the foreground (Ctrl-C stops it) for trying it by hand."""
     _stop_on_sigterm()
     base = _settings()
+    flower_auth, generated = _flower_basic_auth(base) if flower else ("", False)  # refused before anything starts
+    _check_configured_redis(base)
     env = sample_env(DEFAULT_SAMPLE) if with_sample else {}
     try:
         with console.status("Starting Redis and the four workers…", spinner="dots"):
@@ -106,17 +135,29 @@ def up(
     try:
         wenv = stack.worker_env
         if flower:
+            # Flower 2.x reads every FLOWER_<OPTION> variable (flower/command.py apply_env_options).
             flower_proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "commander.worker", "flower",
-                 "--address=127.0.0.1", f"--port={flower_port}"], env=wenv,
+                 "--address=127.0.0.1", f"--port={flower_port}"], env={**wenv, "FLOWER_BASIC_AUTH": flower_auth},
                 stdout=open(stack.log_dir / "flower.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
         console.print("[green]up[/green]. In another shell:", highlight=False)
+        masked = False
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):
-            console.print(f"  export {name}='{wenv[name]}'", highlight=False, soft_wrap=True)
+            shown = _mask_url(wenv[name])
+            masked = masked or shown != wenv[name]
+            console.print(f"  export {name}='{shown}'", highlight=False, soft_wrap=True)
+        if masked:
+            console.print("  # (password masked: use your own CELERY_BROKER_URL)", highlight=False)
         console.print("  incident-commander trigger --dag hourly_marts --task dbt_build_marts "
                       "--model fct_orders --wait", highlight=False, soft_wrap=True)
         if flower_proc:
             console.print(f"Flower: http://127.0.0.1:{flower_port}/  worker logs: {stack.log_dir}", highlight=False)
+            if generated:
+                user, _, password = flower_auth.partition(":")
+                console.print(f"  Flower login (generated for this run; set FLOWER_BASIC_AUTH=user:password to "
+                              f"choose): user {user}, password {password}", highlight=False, soft_wrap=True)
+            else:
+                console.print("  Flower login: FLOWER_BASIC_AUTH", highlight=False)
         while all(p.poll() is None for p in stack.workers.values()):
             time.sleep(1)
         err.print("[red]a worker exited; stopping[/red]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.errors import ConfigError
 
 DEFAULT_STATE_DIR = Path(".incident-commander")
+MASK = "**********"
+# user:password pairs printed in documentation, examples and tutorials: Flower never runs with one.
+PUBLISHED_FLOWER_CREDENTIALS = frozenset({"admin:change-me", "admin:admin", "flower:flower", "user:password"})
 
 
 class Settings(BaseSettings):
@@ -62,6 +66,10 @@ class Settings(BaseSettings):
     # "query_profiler:sleep=30". Never set in production.
     fault_injection: str | None = Field(default=None, alias="INCIDENT_FAULT_INJECTION")
 
+    # Flower's basic auth, ``user:password`` (several: comma-separated). Unset: ``incident-commander up``
+    # generates one per run. Checked (``flower_credentials``) only where Flower starts.
+    flower_basic_auth: SecretStr | None = Field(default=None, alias="FLOWER_BASIC_AUTH")
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -89,7 +97,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_result_backend(self) -> str:
-        return self.result_backend or _with_db(self.effective_broker_url, 1)
+        return self.result_backend or with_db(self.effective_broker_url, 1)
 
     @property
     def state_redis_url(self) -> str:
@@ -97,20 +105,114 @@ class Settings(BaseSettings):
         return self.effective_result_backend
 
     def masked(self) -> dict[str, str]:
-        """Every setting by its environment variable, secrets masked, for ``incident-commander config``."""
+        """Every setting by its environment variable, for ``incident-commander config``.
+
+        Secrets are masked whole; a URL (broker, result backend, Slack, Airflow) shows everything
+        but its password.
+        """
         out: dict[str, str] = {}
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
-            shown = "(not set)" if value is None else ("**********" if isinstance(value, SecretStr) else str(value))
+            if value is None:
+                shown = "(not set)"
+            elif isinstance(value, SecretStr):
+                shown = MASK
+            else:
+                shown = str(value)
+                if "://" in shown:
+                    shown = _mask_url(shown)
             out[field.alias or name] = shown
         return out
 
+    def describe_broker(self) -> str:
+        """``CELERY_BROKER_URL=<url, password masked>``: names where a connection was tried, for messages."""
+        url = _mask_url(self.effective_broker_url)
+        return f"CELERY_BROKER_URL={url}" + ("" if self.broker_url is not None else ", the default (not set)")
 
-def _with_db(url: str, db: int) -> str:
-    base, _, tail = url.rpartition("/")
-    if base.endswith(":/") or base.endswith("redis:/") or not tail.isdigit():
-        return url.rstrip("/") + f"/{db}"
-    return f"{base}/{db}"
+    def describe_result_backend(self) -> str:
+        """``CELERY_RESULT_BACKEND=<url, password masked>`` and, when derived, where from."""
+        url = _mask_url(self.effective_result_backend)
+        if self.result_backend is not None:
+            return f"CELERY_RESULT_BACKEND={url}"
+        if self.broker_url is not None:
+            return f"CELERY_RESULT_BACKEND={url}, derived from CELERY_BROKER_URL"
+        return f"CELERY_RESULT_BACKEND={url}, the default (CELERY_BROKER_URL and CELERY_RESULT_BACKEND not set)"
+
+    def flower_credentials(self) -> str | None:
+        """FLOWER_BASIC_AUTH checked before Flower starts with it; None when it is not set.
+
+        Raises ConfigError for a value that leaves Flower open or guessable: empty, not
+        ``user:password``, an empty user or password, or a published default (``admin:change-me``, ...).
+        Flower splits the value on commas into several pairs, so each pair is checked.
+        """
+        if self.flower_basic_auth is None:
+            return None
+        value = self.flower_basic_auth.get_secret_value()
+        if not value.strip():
+            raise ConfigError("FLOWER_BASIC_AUTH is empty: set it to user:password, "
+                              "or unset it and `incident-commander up` generates one")
+        for pair in value.split(","):
+            user, colon, password = pair.partition(":")
+            if not colon:
+                hint = " (Flower splits the value on commas)" if "," in value else ""
+                raise ConfigError(f"FLOWER_BASIC_AUTH must be user:password, found no ':'{hint}")
+            if not user or not password:
+                empty = "user" if not user else "password"
+                raise ConfigError(f"FLOWER_BASIC_AUTH has an empty {empty}: set it to user:password")
+            if pair.lower() in PUBLISHED_FLOWER_CREDENTIALS:
+                raise ConfigError("FLOWER_BASIC_AUTH is a published default (e.g. the example env file's): "
+                                  "choose your own user:password")
+        return value
+
+
+def with_db(url: str, db: int) -> str:
+    """``url`` pointing at Redis database ``db``; scheme, credentials, host, port and query kept as written.
+
+    ``redis://`` and ``rediss://`` carry the database in the path (``/<db>``, replacing any path);
+    Celery's unix-socket form ``redis+socket:///path`` in ``virtual_host``, redis-py's
+    ``unix:///path`` in ``db``. Rebuilt by hand: ``urlunsplit`` drops the ``//`` of the socket forms.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "redis+socket":
+        path, query = parts.path, _set_query_param(parts.query, "virtual_host", str(db))
+    elif parts.scheme == "unix":
+        path, query = parts.path, _set_query_param(parts.query, "db", str(db))
+    else:
+        path, query = f"/{db}", parts.query
+    return (f"{parts.scheme}://{parts.netloc}{path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+def _set_query_param(query: str, key: str, value: str) -> str:
+    """``query`` with ``key=value``: the first ``key`` replaced where it stands (others dropped), else appended."""
+    out: list[str] = []
+    for item in (i for i in query.split("&") if i):
+        if item.split("=", 1)[0] != key:
+            out.append(item)
+        elif not any(o.split("=", 1)[0] == key for o in out):
+            out.append(f"{key}={value}")
+    if not any(o.split("=", 1)[0] == key for o in out):
+        out.append(f"{key}={value}")
+    return "&".join(out)
+
+
+def _mask_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``**********``; the rest kept.
+
+    The last ``@`` ends the credentials, so a password holding an unencoded ``@``, ``/``, ``?`` or
+    ``#`` is masked whole (when in doubt more is hidden, never less). Text with an ``@`` but no
+    ``://`` is masked entirely. To be replaced by ``shared.redact.mask_url``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return MASK if "@" in url else url
+    at = rest.rfind("@")
+    if at < 0:
+        return url
+    user, colon, password = rest[:at].partition(":")
+    if not colon or not password:
+        return url
+    return f"{scheme}://{user}:{MASK}@{rest[at + 1:]}"
 
 
 def load_settings(**overrides: object) -> Settings:

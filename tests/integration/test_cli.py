@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from incident_cli.stack import Stack
+from incident_cli.stack import Stack, free_port, redis_server_binary
 from tests.conftest import SAMPLE
 from tests.slack_server import SlackServer
 
@@ -105,3 +111,136 @@ def test_help_explains_every_command() -> None:
     for command in ("demo", "up", "trigger", "watch", "analyze-log", "profile-queries", "owner", "config",
                     "flush-spool", "failures"):
         assert command in shown.stdout
+
+
+def test_config_shows_the_broker_url_with_its_password_masked() -> None:
+    env = {"CELERY_BROKER_URL": "rediss://:hunter2@redis.example:6380/0?ssl_cert_reqs=required",
+           "SLACK_API_URL": "https://bot:hunter3@slack.internal/api/"}
+    shown = cli("config", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    config = json.loads(shown.stdout)
+    assert config["CELERY_BROKER_URL"] == "rediss://:**********@redis.example:6380/0?ssl_cert_reqs=required"
+    assert config["SLACK_API_URL"] == "https://bot:**********@slack.internal/api/"
+    human = cli("config", env=env)
+    assert "hunter" not in shown.stdout + human.stdout + human.stderr
+    assert "rediss://:**********@redis.example:6380/0" in human.stdout
+
+
+@pytest.mark.parametrize("value", ["", "admin:change-me", "admin:admin", "flower:flower", "user:password", "admin:",
+                                   "no-colon"])
+def test_up_refuses_flower_credentials_that_leave_it_open_before_starting_anything(value: str) -> None:
+    done = cli("up", env={"FLOWER_BASIC_AUTH": value}, timeout_s=30)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: FLOWER_BASIC_AUTH"), done.stderr
+    assert "up." not in done.stdout  # refused before Redis, the workers or Flower started
+
+
+class Up:
+    """``incident-commander up`` in the background; its stdout read line by line until it is ready."""
+
+    def __init__(self, *args: str, env: dict[str, str], ready: str) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_",
+                                                                             "FLOWER_"))}
+        self.proc = subprocess.Popen([sys.executable, "-m", "incident_cli", "up", "--no-sample", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**full_env, **env, "COLUMNS": "200"})
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if ready in line:
+                    return
+        except BaseException:  # a test time-out included: no stack left running
+            self.stop()
+            raise
+        self.proc.wait(30)
+        raise AssertionError(f"up did not get ready: {self.lines}\n{self.proc.stderr.read()}")
+
+    @property
+    def stdout(self) -> str:
+        return "\n".join(self.lines)
+
+    def child_cmdline(self, needle: str) -> tuple[int, str]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        for pid in children:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if needle in cmdline:
+                return int(pid), cmdline
+        raise AssertionError(f"no child process of up runs {needle!r}")
+
+    def stop(self) -> str:
+        """SIGTERM (up stops its workers, Flower and Redis as on Ctrl-C); everything else it printed."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=60)
+        return out + err
+
+
+def _http_status(url: str, auth: str | None = None, timeout_s: float = 30) -> int:
+    """The HTTP status of a GET, waiting for the server to listen first."""
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_up_runs_flower_behind_the_configured_basic_auth_and_prints_urls_masked(tmp_path: Path) -> None:
+    password = "redis-pw-not-for-the-terminal"
+    redis_port, flower_port = free_port(), free_port()
+    redis_proc = subprocess.Popen([redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no", "--dir", str(tmp_path),
+                                   "--requirepass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    credentials = "ops:flower-pw-chosen-by-ops"
+    up = None
+    try:
+        up = Up(f"--flower-port={flower_port}", ready="Flower login",
+                env={"CELERY_BROKER_URL": f"redis://:{password}@127.0.0.1:{redis_port}/0",
+                     "FLOWER_BASIC_AUTH": credentials})
+        # the workers came up on the password-protected Redis; the terminal shows neither password
+        assert f"export CELERY_BROKER_URL='redis://:**********@127.0.0.1:{redis_port}/0'" in up.stdout
+        assert f"export CELERY_RESULT_BACKEND='redis://:**********@127.0.0.1:{redis_port}/1'" in up.stdout
+        assert "password masked: use your own CELERY_BROKER_URL" in up.stdout
+        assert password not in up.stdout and "flower-pw" not in up.stdout
+
+        base = f"http://127.0.0.1:{flower_port}/"
+        assert _http_status(base) == 401
+        assert _http_status(base + "api/tasks") == 401
+        assert _http_status(base, auth="admin:change-me") == 401
+        assert _http_status(base, auth=credentials) == 200
+        _, cmdline = up.child_cmdline("flower")
+        assert "flower-pw" not in cmdline and "basic" not in cmdline.lower()  # not in `ps`
+    finally:
+        if up is not None:
+            up.stop()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+
+
+def test_up_without_flower_credentials_generates_them_and_prints_them_once() -> None:
+    flower_port = free_port()
+    up = Up(f"--flower-port={flower_port}", env={}, ready="Flower login")
+    try:
+        login = [line for line in up.lines if "Flower login" in line]
+        assert len(login) == 1 and "generated for this run" in login[0]
+        user, password = re.findall(r"user (\S+), password (\S+)", login[0])[0]
+        assert len(password) >= 20
+        assert "password masked" not in up.stdout  # the embedded Redis has no password: nothing to mask
+        base = f"http://127.0.0.1:{flower_port}/"
+        assert _http_status(base) == 401
+        assert _http_status(base, auth=f"{user}:{password}") == 200
+        _, cmdline = up.child_cmdline("flower")
+        assert password not in cmdline
+    finally:
+        rest = up.stop()
+    assert password not in rest  # printed once
