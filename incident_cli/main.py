@@ -184,7 +184,10 @@ def trigger(
     try_number: Annotated[int, typer.Option(help="Which attempt failed.")] = 1,
     model: Annotated[str | None, typer.Option(help="The suspect dbt model.")] = None,
     context: Annotated[str | None, typer.Option(help='Free text, e.g. "Failed 3 times in 30 minutes".')] = None,
-    log: Annotated[Path | None, typer.Option(help="The task log to analyse (else AIRFLOW_LOG_FOLDER).")] = None,
+    log: Annotated[Path | None, typer.Option(
+        help="The task log to analyse (else found in AIRFLOW_LOG_FOLDER). The workers read it only if it "
+             "is inside AIRFLOW_LOG_FOLDER or DBT_PROJECT_DIR/logs; anything else is refused and the "
+             "finding says so. To analyse any file here and now, use analyze-log.")] = None,
     exception: Annotated[str | None, typer.Option(help="The exception text, if you have it.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the report and print it.")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 120.0,
