@@ -20,7 +20,7 @@ import typer
 from incident_cli.main import _await_incident_id, _settings, _watch, app, console, err, reaching
 from incident_cli.sample import DEFAULT_SAMPLE, sample_env, sample_trigger
 from incident_cli.stack import Stack, StackError
-from shared.settings import _mask_url
+from shared.redact import mask_url
 
 STATE_DIR = Path(".incident-commander")
 GENERATED_FLOWER_USER = "admin"
@@ -143,7 +143,7 @@ def up(
         console.print("[green]up[/green]. In another shell:", highlight=False)
         masked = False
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):
-            shown = _mask_url(wenv[name])
+            shown = mask_url(wenv[name])
             masked = masked or shown != wenv[name]
             console.print(f"  export {name}='{shown}'", highlight=False, soft_wrap=True)
         if masked:

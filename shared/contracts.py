@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from shared.redact import redact
+from shared.redact import redact, redact_json
 
 SCHEMA_VERSION = 1
 
@@ -33,16 +33,6 @@ _UNSAFE_RUN_ID = re.compile(r"[/\\\x00-\x1f\x7f]|^\.+\Z")
 # Untrusted text is redacted where it enters a contract, so no copy of it (the broker, Redis,
 # Flower, worker logs, `watch --json`, Slack) ever holds the raw value. Redaction is idempotent.
 Redacted = Annotated[str, AfterValidator(redact)]
-
-
-def _redact_json(value: JsonValue) -> JsonValue:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redact_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_json(v) for k, v in value.items()}
-    return value
 
 
 class _Frozen(BaseModel):
@@ -138,7 +128,7 @@ class Finding(_Frozen):
     @field_validator("details")
     @classmethod
     def _redacted_details(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        return {k: _redact_json(v) for k, v in value.items()}
+        return redact_json(value)  # type: ignore[return-value]  # a dict in, a dict out
 
     @classmethod
     def unavailable(cls, specialist: Specialist, reason: str, *, elapsed_ms: float = 0.0) -> Finding:

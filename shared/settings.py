@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
+from shared.redact import mask_url
 
 DEFAULT_STATE_DIR = Path(".incident-commander")
 MASK = "**********"
@@ -120,18 +121,18 @@ class Settings(BaseSettings):
             else:
                 shown = str(value)
                 if "://" in shown:
-                    shown = _mask_url(shown)
+                    shown = mask_url(shown)
             out[field.alias or name] = shown
         return out
 
     def describe_broker(self) -> str:
         """``CELERY_BROKER_URL=<url, password masked>``: names where a connection was tried, for messages."""
-        url = _mask_url(self.effective_broker_url)
+        url = mask_url(self.effective_broker_url)
         return f"CELERY_BROKER_URL={url}" + ("" if self.broker_url is not None else ", the default (not set)")
 
     def describe_result_backend(self) -> str:
         """``CELERY_RESULT_BACKEND=<url, password masked>`` and, when derived, where from."""
-        url = _mask_url(self.effective_result_backend)
+        url = mask_url(self.effective_result_backend)
         if self.result_backend is not None:
             return f"CELERY_RESULT_BACKEND={url}"
         if self.broker_url is not None:
@@ -194,25 +195,6 @@ def _set_query_param(query: str, key: str, value: str) -> str:
     if not any(o.split("=", 1)[0] == key for o in out):
         out.append(f"{key}={value}")
     return "&".join(out)
-
-
-def _mask_url(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``**********``; the rest kept.
-
-    The last ``@`` ends the credentials, so a password holding an unencoded ``@``, ``/``, ``?`` or
-    ``#`` is masked whole (when in doubt more is hidden, never less). Text with an ``@`` but no
-    ``://`` is masked entirely. To be replaced by ``shared.redact.mask_url``.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return MASK if "@" in url else url
-    at = rest.rfind("@")
-    if at < 0:
-        return url
-    user, colon, password = rest[:at].partition(":")
-    if not colon or not password:
-        return url
-    return f"{scheme}://{user}:{MASK}@{rest[at + 1:]}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -8,7 +8,8 @@ import pytest
 
 from shared.celery_app import make_app
 from shared.errors import ConfigError
-from shared.settings import MASK, Settings, _mask_url, load_settings, with_db
+from shared.redact import mask_url
+from shared.settings import MASK, Settings, load_settings, with_db
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +100,7 @@ MASKED = [
 
 @pytest.mark.parametrize(("url", "shown"), MASKED)
 def test_mask_url_hides_the_password_and_keeps_the_rest(url: str, shown: str) -> None:
-    assert _mask_url(url) == shown
+    assert mask_url(url) == shown
 
 
 def test_config_shows_every_url_without_its_password() -> None:
