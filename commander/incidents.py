@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from commander.compose import compose
 from commander.delivery import sync_top_message
 from shared.contracts import Finding, Incident, Report, Specialist, Trigger
-from shared.errors import InvalidTrigger, SlackPermanent, SlackRetryable
+from shared.errors import InvalidTrigger, RetryableError, SlackPermanent
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def show(incident_id: str, *, runtime: Runtime, what: str) -> str | None:
     """
     try:
         sync_top_message(incident_id, runtime=runtime)
-    except SlackRetryable as exc:
+    except RetryableError as exc:  # Slack, or another worker holding the message's lock
         log.warning("%s: %s not shown yet (%s); it will be retried", incident_id, what, exc)
         return str(exc)
     except SlackPermanent as exc:

@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import logging
-import random
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from celery import Celery, Task, chord
 
-from commander.delivery import sync_top_message
+from commander.delivery import next_attempt_s, sync_top_message
 from commander.incidents import (
     findings_from_results,
     finish_incident,
@@ -26,7 +25,7 @@ from commander.incidents import (
 )
 from shared.celery_app import TaskName
 from shared.contracts import Incident, dump
-from shared.errors import InvalidTrigger, PermanentError, RetryableError, SlackPermanent, SlackRetryable
+from shared.errors import InvalidTrigger, PermanentError, RetryableError, SlackPermanent
 from shared.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -62,10 +61,6 @@ RETRY_OPTIONS: dict[str, Any] = {
 
 SPECIALIST_TASKS = (TaskName.ANALYZE_LOGS, TaskName.PROFILE_QUERIES, TaskName.NOTIFY_OWNERS)
 
-# deliver: back-off 1, 2, 4 … capped (a countdown sits un-acked in a worker: keep it far below
-# the 300 s visibility timeout), for at most DELIVERY_GIVE_UP_S after the incident opened.
-DELIVERY_MAX_COUNTDOWN_S = 60.0
-DELIVERY_GIVE_UP_S = 6 * 3600.0
 # finalize_overdue that fires early (the sending worker's clock jumped) re-arms at most this often.
 MAX_DEADLINE_REARMS = 20
 
@@ -88,14 +83,13 @@ def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float, 
 
 def schedule_delivery(app: Celery, incident_id: str, *, runtime: Runtime, countdown_s: float = 1.0) -> None:
     """Hand the incident's top-level message to ``deliver`` unless a delivery is already on its way."""
-    if runtime.store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120):
-        app.send_task(TaskName.DELIVER.value, args=(incident_id,), countdown=countdown_s)
-
-
-def delivery_countdown_s(retries: int, retry_after_s: float | None) -> float:
-    """Exponential back-off with jitter, at least Slack's Retry-After, at most DELIVERY_MAX_COUNTDOWN_S."""
-    backoff = min(DELIVERY_MAX_COUNTDOWN_S, 2.0 ** min(retries, 10)) * random.uniform(0.8, 1.2)
-    return min(DELIVERY_MAX_COUNTDOWN_S, max(backoff, retry_after_s or 0.0))
+    marker = f"{incident_id}:delivery"
+    if runtime.store.once(marker, ttl_s=countdown_s + 120):
+        try:
+            app.send_task(TaskName.DELIVER.value, args=(incident_id,), countdown=countdown_s)
+        except Exception:
+            runtime.store.forget(marker)  # nothing is on its way: the next failure may schedule again
+            raise
 
 
 def register_commander(app: Celery) -> None:
@@ -171,20 +165,23 @@ def register_commander(app: Celery) -> None:
 def run_delivery(task: Task, incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
     """The ``deliver`` task's body: sync the top-level message, or retry later, or give up visibly."""
     store = runtime.store
-    store.forget(f"{incident_id}:delivery")  # from now on a new failure may schedule again
+    marker = f"{incident_id}:delivery"
+    store.forget(marker)  # from now on a new failure may schedule again
     try:
         synced = sync_top_message(incident_id, runtime=runtime)
     except SlackPermanent as exc:
         store.record_failure(what=f"top-level message of {incident_id} refused by Slack", reason=str(exc))
         return {"status": "refused", "incident_id": incident_id, "reason": str(exc)}
-    except SlackRetryable as exc:
-        age_s = _age_s(store.get_incident(incident_id))
-        if age_s > DELIVERY_GIVE_UP_S:
+    except (RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        retry_after_s = exc.retry_after_s if isinstance(exc, RetryableError) else None
+        countdown_s = next_attempt_s(age_s=_age_s(store.get_incident(incident_id)), retries=task.request.retries or 0,
+                                     retry_after_s=retry_after_s, ttl_s=runtime.settings.dedup_ttl_s)
+        if countdown_s is None:
             store.record_failure(what=f"top-level message of {incident_id} not delivered: Slack unavailable "
-                                      f"for {age_s / 3600:.1f} h", reason=str(exc))
+                                      "for too long", reason=str(exc))
             return {"status": "gave up", "incident_id": incident_id, "reason": str(exc)}
-        countdown_s = delivery_countdown_s(task.request.retries or 0, exc.retry_after_s)
-        store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120)
+        if not store.once(marker, ttl_s=countdown_s + 120):
+            return {"status": "merged into the delivery already scheduled", "incident_id": incident_id}
         log.warning("%s: Slack did not take the top-level message (%s); again in %.1f s",
                     incident_id, exc, countdown_s)
         raise task.retry(exc=exc, countdown=countdown_s) from exc

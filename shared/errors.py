@@ -5,7 +5,8 @@
     │   ├── BrokerUnavailable       Redis/the broker did not answer in time
     │   ├── SlackRetryable          Slack rate-limited us (the call was not performed)
     │   │   └── SlackAmbiguous      a time-out, 5xx or dropped connection: the call may have been performed
-    │   └── SourceUnavailable       a log, warehouse or artifact source did not answer (transient)
+    │   ├── SourceUnavailable       a log, warehouse or artifact source did not answer (transient)
+    │   └── IncidentBusy            another worker holds the incident's message lock
     └── PermanentError              trying again gives the same answer
         ├── ConfigError             a setting is missing or malformed (names the variable)
         ├── InvalidTrigger          a trigger message failed validation
@@ -60,6 +61,14 @@ class SlackAmbiguous(SlackRetryable):
 
 class SourceUnavailable(RetryableError):
     """Raised when a log, warehouse or artifact source does not answer."""
+
+
+class IncidentBusy(RetryableError):
+    """Raised when another worker holds (or took over) the lock on an incident's Slack message."""
+
+
+class MessageRejected(PermanentError):
+    """Raised by the bounded decoder when a message is too large or nested too deep to decode safely."""
 
 
 class ConfigError(PermanentError):

@@ -61,7 +61,9 @@ def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
     """
     if settings.slack_bot_token is None:
         raise SlackPermanent("SLACK_BOT_TOKEN is not set")
-    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    # Writes: one in-process wait on a 429 (a rate-limited call was not performed); more would hold
+    # the incident's message lock while sleeping. deliver honours a longer Retry-After itself.
+    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=1 if writes else 3)]
     if not writes:
         handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
     return WebClient(
@@ -144,7 +146,8 @@ class SlackSink:
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 return None
-        return None
+        # Not found in what we read, but there is more: "not posted" would be a guess.
+        raise SlackAmbiguous(f"{tag}: not in the last {FIND_MAX_PAGES} pages of history; more remain unread")
 
     def _channel_id(self, channel: str) -> str:
         if _looks_like_channel_id(channel):

@@ -5,6 +5,7 @@ Real parts: a throwaway Redis and the slack-sdk client against the Slack-compati
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from commander.delivery import sync_top_message
 from commander.incidents import finish_incident, open_incident, parse_trigger
 from incident_cli.stack import RedisServer
 from shared.contracts import Finding, FindingStatus, Specialist, Trigger
-from shared.errors import InvalidTrigger
+from shared.errors import InvalidTrigger, SlackRetryable
 from shared.incident_store import IncidentStore
 from shared.runtime import Runtime, build_runtime
 from shared.settings import load_settings
@@ -93,7 +94,11 @@ def test_a_server_error_on_the_opening_post_leaves_it_for_delivery_which_posts_i
     # Then the triage is not held back: the message is left for delivery
     assert opened.incident is not None and opened.incident.thread_ts is None and opened.undelivered
     assert slack_api.top_level_messages("#incidents") == []
-    # When delivery runs, it looks for the tagged message first, finds none, and posts it once
+    # When delivery runs, it waits until a lost post would have landed (SLACK_TIMEOUT_S + 2 s),
+    with pytest.raises(SlackRetryable, match="may still land"):
+        sync_top_message(opened.incident.incident_id, runtime=runtime)
+    time.sleep(3.1)
+    # then looks for the tagged message, finds none, and posts it once
     synced = sync_top_message(opened.incident.incident_id, runtime=runtime)
     assert synced.posted and not synced.adopted
     assert len(slack_api.top_level_messages("#incidents")) == 1
@@ -111,7 +116,9 @@ def test_a_post_whose_answer_was_lost_is_found_by_its_tag_and_never_posted_twice
     opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
     assert opened.incident is not None and opened.undelivered
     assert len(slack_api.top_level_messages("#incidents")) == 1  # it exists, though we were told otherwise
-    # When the next attempt runs (even while posts still fail), it adopts that message
+    # When the next attempt runs (even while posts still fail), once a lost post would have landed,
+    time.sleep(3.1)  # SLACK_TIMEOUT_S (1) + SETTLE_S (2)
+    # it adopts that message
     synced = sync_top_message(opened.incident.incident_id, runtime=runtime)
     assert synced.adopted and not synced.posted
     assert len(slack_api.top_level_messages("#incidents")) == 1
@@ -178,3 +185,13 @@ def test_a_huge_rejected_payload_is_kept_trimmed_and_redacted_in_failures(runtim
     [entry] = runtime.store.failures()
     assert len(str(entry)) < 6_000 and "hunter2" not in str(entry)
     assert entry["payload"]["trimmed"] is True
+
+
+def test_delivery_backs_off_honours_retry_after_and_gives_up_before_the_incident_expires() -> None:
+    from commander.delivery import GIVE_UP_S, MAX_COUNTDOWN_S, next_attempt_s
+
+    assert 0.8 <= next_attempt_s(age_s=1, retries=0, retry_after_s=None, ttl_s=86_400) <= 1.2
+    assert next_attempt_s(age_s=1, retries=0, retry_after_s=30, ttl_s=86_400) == 30
+    assert next_attempt_s(age_s=1, retries=20, retry_after_s=None, ttl_s=86_400) == MAX_COUNTDOWN_S
+    assert next_attempt_s(age_s=GIVE_UP_S + 1, retries=5, retry_after_s=None, ttl_s=86_400) is None
+    assert next_attempt_s(age_s=600, retries=5, retry_after_s=None, ttl_s=600) is None  # state expires first

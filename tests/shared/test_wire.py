@@ -45,3 +45,18 @@ def test_the_worker_consumer_records_what_it_cannot_decode() -> None:
     from shared.celery_app import celery_config
 
     assert celery_config(load_settings())["worker_consumer"] == "shared.wire:RecordingConsumer"
+
+
+def test_unclosed_quotes_cannot_make_the_scan_quadratic() -> None:
+    # 200 KB of 'x\"' took minutes with a string pattern that had no end-of-text fallback;
+    # pytest's per-test timeout fails this test if the scan is quadratic again
+    wire.check_shape('x\\"' * 70_000)
+
+
+def test_headers_nested_past_the_limit_are_refused_without_recursion() -> None:
+    nested: dict[str, object] = {}
+    for _ in range(5_000):
+        nested = {"a": nested}
+    with pytest.raises(wire.MessageRejected, match="deeper than 64"):
+        wire.check_value({"task": "pic.commander.triage", "x": nested})
+    wire.check_value({"task": "pic.commander.triage", "argsrepr": "(d.t run=r try=1)", "retries": 0})
