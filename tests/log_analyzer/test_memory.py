@@ -11,12 +11,20 @@ LINE = (b'{"timestamp":"2026-11-23T10:00:00.123456Z","level":"info","event":"pro
 ERROR = (b'{"timestamp":"2026-11-23T11:00:00Z","level":"error","event":"Task failed with exception",'
          b'"error_detail":[{"exc_type":"KeyError","exc_value":"\'customer_id\'"}]}\n')
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child started by a
+# pytest process that has grown would report the parent's peak, not its own.
 PROBE = """
-import resource, sys
+import sys
 from log_analyzer import analyze_log
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def hwm_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+before = hwm_kb()
 result = analyze_log(sys.argv[1])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm_kb()
 print(result.error_class, result.evidence[0].line, (after - before) // 1024, after // 1024)
 """
 
