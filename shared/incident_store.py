@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from shared.contracts import Finding, Incident, Report, Specialist, dump
-from shared.redact import clean, redact
+from shared.redact import clean, redact_json
 
 _PREFIX = "pic"
 _EVENTS_MAXLEN = 200
@@ -196,15 +196,12 @@ class IncidentStore:
 
 
 def _trimmed(payload: dict[str, Any] | None) -> Any:
-    """``payload`` redacted, or its redacted head when its JSON is longer than FAILURE_PAYLOAD_MAX_CHARS."""
+    """``payload`` redacted (``redact_json``), or its redacted head when its JSON is over FAILURE_PAYLOAD_MAX_CHARS."""
     if payload is None:
         return None
     text = json.dumps(payload, default=str)
     if len(text) <= FAILURE_PAYLOAD_MAX_CHARS:
-        try:
-            return json.loads(redact(text))  # redact the JSON text, keys and values alike
-        except ValueError:
-            return {"redacted": redact(text)}
+        return redact_json(json.loads(text))
     return {"trimmed": True, "chars": len(text), "head": clean(text, FAILURE_PAYLOAD_MAX_CHARS // 2)}
 
 

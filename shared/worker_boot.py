@@ -27,12 +27,16 @@ def _fresh_clients(**_: object) -> None:
         log.exception("could not build this worker's clients at start-up")
 
 
-class RedactingFormatter(logging.Formatter):
+class _Redacting(logging.Formatter):
     """Formats as usual, then redacts the whole line, traceback included: exception text from a
     driver or from Celery itself (a task's arguments, a failed message) may carry credentials."""
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class RedactingFormatter(_Redacting):
+    """Our loggers' lines, redacted."""
 
 
 @after_setup_logger.connect
@@ -41,11 +45,8 @@ def _format(logger: logging.Logger, **_: object) -> None:
         handler.setFormatter(RedactingFormatter(LOG_FORMAT))
 
 
-class RedactingTaskFormatter(TaskFormatter):
+class RedactingTaskFormatter(_Redacting, TaskFormatter):
     """Celery's task formatter (it fills in task_name and task_id), redacted like the rest."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
 
 
 @after_setup_task_logger.connect
