@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from owner_notifier.manifest_decode import decode
+from shared import bounded_files
 from shared.errors import SourceError
 
 _MAX_DOWNSTREAM = 200  # names listed per kind; the count says how many there were in total
-# A 10,000-model project's manifest is ~20-100 MB. query_profiler/lineage.py keeps its own equal
-# constant: the services do not import each other.
-MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-_MB = 1024 * 1024
+MAX_MANIFEST_BYTES = bounded_files.MAX_MANIFEST_BYTES  # read at call time, so it can be lowered
+_LIMIT = "owner_notifier/manifest.py MAX_MANIFEST_BYTES"
+_INSTEAD = "Owners are looked up in the project's files instead."
 
 
 class NodeInfo(NamedTuple):
@@ -119,22 +119,12 @@ def load_manifest(path: Path) -> ManifestIndex:
 
 def too_big(path: Path, size: int) -> None:
     """Raise SourceError when a manifest of ``size`` bytes is over the limit, saying what to do."""
-    if size > MAX_MANIFEST_BYTES:
-        raise SourceError(
-            f"dbt's manifest.json over {MAX_MANIFEST_BYTES // _MB} MB: not read; {path} is "
-            f"{size / _MB:,.0f} MB (limit {MAX_MANIFEST_BYTES // _MB} MB, owner_notifier/manifest.py "
-            "MAX_MANIFEST_BYTES). Owners are looked up in the project's files instead. Check that it is "
-            "the manifest dbt wrote for this project (dbt parse regenerates it); if the project really "
-            "is this large, raise the limit"
-        )
+    bounded_files.refuse_oversized(path, size, limit=MAX_MANIFEST_BYTES, setting=_LIMIT, instead=_INSTEAD)
 
 
 def _read_bounded(path: Path) -> bytes:
     """The file's bytes, reading no more than the limit allows even if it grew since ``stat()``."""
-    with path.open("rb") as stream:
-        raw = stream.read(MAX_MANIFEST_BYTES + 1)
-    too_big(path, len(raw))
-    return raw
+    return bounded_files.read_at_most(path, limit=MAX_MANIFEST_BYTES, setting=_LIMIT, instead=_INSTEAD)
 
 
 def clear_cache() -> None:

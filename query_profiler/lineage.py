@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from query_profiler.attribution import name_from_node_id
+from shared import bounded_files
 from shared.errors import SourceError
 
 MANIFEST_RELATIVE_PATH = Path("target") / "manifest.json"
-# Equal to owner_notifier.manifest.MAX_MANIFEST_BYTES, and kept equal by hand: the services import
-# only shared/, never each other. A 10,000-model project's manifest is ~20-100 MB.
-MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-_MB = 1024 * 1024
+MAX_MANIFEST_BYTES = bounded_files.MAX_MANIFEST_BYTES  # read at call time, so it can be lowered
+_LIMIT = "query_profiler/lineage.py MAX_MANIFEST_BYTES"
+_INSTEAD = "Queries were matched by the time window, not the model's lineage."
 _LINEAGE_RESOURCES = ("model.", "snapshot.", "seed.")
 
 
@@ -67,14 +67,7 @@ def related_models(
 
 def too_big(path: Path, size: int) -> None:
     """Raise SourceError when a manifest of ``size`` bytes is over the limit, saying what to do."""
-    if size > MAX_MANIFEST_BYTES:
-        raise SourceError(
-            f"dbt's manifest.json over {MAX_MANIFEST_BYTES // _MB} MB: not read; {path} is "
-            f"{size / _MB:,.0f} MB (limit {MAX_MANIFEST_BYTES // _MB} MB, query_profiler/lineage.py "
-            "MAX_MANIFEST_BYTES). Queries were matched by the time window, not the model's lineage. Check "
-            "that it is the manifest dbt wrote for this project (dbt parse regenerates it); if the project "
-            "really is this large, raise the limit"
-        )
+    bounded_files.refuse_oversized(path, size, limit=MAX_MANIFEST_BYTES, setting=_LIMIT, instead=_INSTEAD)
 
 
 def _note(notes: list[str] | None, text: str) -> None:
@@ -85,9 +78,7 @@ def _note(notes: list[str] | None, text: str) -> None:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> _Lineage:
     """Parse a manifest once per file version (path, mtime, size) in this process."""
-    with open(path, "rb") as stream:
-        raw = stream.read(MAX_MANIFEST_BYTES + 1)  # bounded even if the file grew since stat()
-    too_big(Path(path), len(raw))
+    raw = bounded_files.read_at_most(Path(path), limit=MAX_MANIFEST_BYTES, setting=_LIMIT, instead=_INSTEAD)
     manifest = json.loads(raw)
     by_name: dict[str, list[str]] = {}
     for node_id, node in manifest.get("nodes", {}).items():
