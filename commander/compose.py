@@ -36,6 +36,7 @@ def compose(incident: Incident, findings: Mapping[Specialist, Finding]) -> Repor
         impact=impact(log, queries, owners),
         owner=owner_line(owners),
         next_action=next_action(incident.trigger, log, queries),
+        rerun_command=rerun_command(incident.trigger),
         findings=tuple(complete[s] for s in Specialist),
     )
 
@@ -101,11 +102,18 @@ def next_action(trigger: Trigger, log: Finding, queries: Finding) -> str:
     return " ".join(steps)
 
 
+def rerun_command(trigger: Trigger) -> str | None:
+    """The command that re-runs the failed task, when the run's logical date is known."""
+    if trigger.logical_date is None:
+        return None
+    day = trigger.logical_date.isoformat()
+    return f"airflow tasks clear {trigger.dag_id} -t '^{trigger.task_id}$' -s {day} -e {day} -y"
+
+
 def rerun_hint(trigger: Trigger) -> str:
-    if trigger.logical_date is not None:
-        day = trigger.logical_date.isoformat()
-        return (f"Then re-run: `airflow tasks clear {trigger.dag_id} -t '^{trigger.task_id}$' "
-                f"-s {day} -e {day} -y`")
+    command = rerun_command(trigger)
+    if command is not None:
+        return f"Then re-run: `{command}`"
     return f"Then clear {trigger.dag_id}.{trigger.task_id} in run {trigger.run_id} from the Airflow UI to re-run it."
 
 

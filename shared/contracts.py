@@ -152,6 +152,8 @@ class Report(_Frozen):
     impact: Redacted
     owner: Redacted
     next_action: Redacted
+    # The shell command quoted (in backticks) at the end of next_action, which renderers show as code.
+    rerun_command: Redacted | None = None
     findings: tuple[Finding, ...]
     composed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

@@ -246,6 +246,15 @@ def owner_mentions(report: Report) -> list[str]:
     return mentions[:10]
 
 
+def _next_action(report: Report) -> str:
+    """NEXT ACTION as prose, except the re-run command the composer quoted in it: that stays code."""
+    command = report.rerun_command
+    before, quoted, after = report.next_action.partition(f"`{command}`") if command else ("", "", "")
+    if not quoted:
+        return untrusted_prose(report.next_action)
+    return untrusted_prose(before) + untrusted_inline_code(command) + untrusted_prose(after)
+
+
 def report_blocks(report: Report) -> tuple[str, list[Block]]:
     """The final report that replaces the placeholder: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION."""
     label = _incident_label(report.incident_id)
@@ -254,7 +263,7 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     mention_line = " ".join(owner_mentions(report))
     reserved = [0, 0, len(mention_line) + 1 if mention_line else 0, 0]  # the mentions are never cut
     headings = ["*ROOT CAUSE*\n", "*IMPACT*\n", "*OWNER*\n", "*NEXT ACTION*\n"]
-    bodies = [untrusted_prose(b) for b in (report.root_cause, report.impact, report.owner, report.next_action)]
+    bodies = [*(untrusted_prose(b) for b in (report.root_cause, report.impact, report.owner)), _next_action(report)]
     bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r)
               for h, b, r in zip(headings, bodies, reserved, strict=True)]
 

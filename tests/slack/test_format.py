@@ -361,3 +361,13 @@ def test_golden_block_kit(name: str) -> None:
         path.write_text(json.dumps(rendered, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert path.exists(), f"missing {path.name}: run UPDATE_GOLDEN=1 pytest tests/slack"
     assert rendered == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_rerun_command_the_composer_quoted_stays_live_code_and_the_rest_stays_prose() -> None:
+    command = "airflow tasks clear daily_orders -t '^dbt_run_orders$' -y"
+    report = cases.complete_report().model_copy(update={
+        "next_action": f"Fix *this* first. Then re-run: `{command}`", "rerun_command": command})
+    _, blocks = report_blocks(report)
+    body = next(b["text"]["text"] for b in blocks if "NEXT ACTION" in str(b))
+    assert f"`{command}`" in body  # shown as code, copyable
+    assert "*this*" not in body and "\u2217this\u2217" in body  # the prose around it cannot format itself
