@@ -151,7 +151,10 @@ def _reason(exc: BaseException | str) -> str:
 
 
 def _line(text: str) -> str:
-    return " ".join(text.split())
+    """One printable line (our exceptions are redacted when made; connection causes by ``_reason``)."""
+    from shared.redact import one_line
+
+    return one_line(text)
 
 
 def _where(describe: str, variable: str) -> str:
@@ -283,11 +286,12 @@ def flush_spool_command(json_out: Annotated[bool, typer.Option("--json", help="P
 
     settings = _settings()
     result = flush_spool(settings=settings)
+    error = _reason(result.error) if result.error else None  # redacted, short: it reaches stdout and --json
     if json_out or not result.send_failed:
-        _emit(json_out, {"sent": result.sent, "remaining": result.remaining, "error": result.error},
-              f"sent {result.sent}, remaining {result.remaining}" + (f" ({result.error})" if result.error else ""))
+        _emit(json_out, {"sent": result.sent, "remaining": result.remaining, "error": error},
+              f"sent {result.sent}, remaining {result.remaining}" + (f" ({error})" if error else ""))
     if result.send_failed:
-        typer.echo(_line(f"error: the broker did not take a spooled trigger ({_reason(result.error or '?')}) "
+        typer.echo(_line(f"error: the broker did not take a spooled trigger ({error or '?'}) "
                          f"at {settings.describe_broker()}; sent {result.sent}, {result.remaining} still spooled "
                          f"in {settings.spool_dir}"), err=True)
         raise typer.Exit(EXIT_UNREACHABLE)

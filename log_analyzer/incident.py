@@ -33,16 +33,11 @@ from log_analyzer.sources import (
 from shared.contracts import Finding, FindingStatus, Incident, Specialist
 from shared.errors import IncidentCommanderError
 from shared.paths import PathRefused, inside
-from shared.redact import clean
+from shared.redact import clean, one_line
 from shared.settings import Settings
 
 _WRAPPER_STEPS = frozenset({"airflow.bash_nonzero", "airflow.return_code", "airflow.subprocess_error"})
 _NOTE_CHARS = 500
-
-
-def log_sources(incident: Incident, settings: Settings) -> list[LogSource]:
-    """The task-log sources worth trying, best first (the trigger's exception text is not one)."""
-    return plan_sources(incident, settings)[0]
 
 
 def plan_sources(incident: Incident, settings: Settings) -> tuple[list[LogSource], list[str]]:
@@ -98,7 +93,7 @@ def analyze_incident(incident: Incident, settings: Settings) -> Finding:
         reason = "no log source could be read: " + "; ".join([*not_used, *reasons] or ["none configured"])
         details: dict[str, JsonValue] = {"not_used": _notes(not_used)} if not_used else {}
         return Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.UNAVAILABLE,
-                       summary=clean(_one_line(reason), 1_000) or "", details=details, elapsed_ms=_ms(started))
+                       summary=clean(one_line(reason), 1_000) or "", details=details, elapsed_ms=_ms(started))
     return to_finding(analysis, elapsed_ms=_ms(started), not_used=not_used)
 
 
@@ -120,12 +115,7 @@ def to_finding(analysis: LogAnalysis, *, elapsed_ms: float = 0.0, not_used: Sequ
 
 def _notes(not_used: Sequence[str]) -> list[JsonValue]:
     """One redacted, bounded, single line per location not used."""
-    return [clean(_one_line(line), _NOTE_CHARS) or "" for line in not_used]
-
-
-def _one_line(text: str) -> str:
-    """``text`` on one line, control characters (a NUL in a hostile path) shown as '?'."""
-    return " ".join("".join(c if c.isprintable() or c.isspace() else "?" for c in text).split())
+    return [clean(one_line(line), _NOTE_CHARS) or "" for line in not_used]
 
 
 def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None, list[str], list[str]]:

@@ -353,6 +353,11 @@ def redact_json(value: JSONValue) -> JSONValue:
     return value
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line, control characters (a NUL in a hostile path, an ANSI escape) shown as '?'."""
+    return " ".join("".join(c if c.isprintable() or c.isspace() else "?" for c in text).split())
+
+
 def truncate(text: str, limit: int, *, marker: str = " …[truncated]") -> str:
     """Cut ``text`` to at most ``limit`` characters, marking the cut."""
     if len(text) <= limit:

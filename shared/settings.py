@@ -14,10 +14,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
-from shared.redact import mask_url
+from shared.redact import URL_MASK, mask_url
 
 DEFAULT_STATE_DIR = Path(".incident-commander")
-MASK = "**********"
+MASK = URL_MASK  # how settings show a secret: the same mask as a URL password
 # user:password pairs printed in documentation, examples and tutorials: Flower never runs with one.
 PUBLISHED_FLOWER_CREDENTIALS = frozenset({"admin:change-me", "admin:admin", "flower:flower", "user:password"})
 
