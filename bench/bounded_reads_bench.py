@@ -45,7 +45,7 @@ print(json.dumps({"rows": rows, "error": error, "s": time.perf_counter() - start
 PROBE_MANIFEST = """
 import json, sys, time
 from pathlib import Path
-from owner_notifier.manifest import load_manifest
+from shared.dbt_artifacts import load_manifest
 from query_profiler.lineage import related_models
 from shared.errors import SourceError
 started, error = time.perf_counter(), None

@@ -21,9 +21,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from owner_notifier import manifest_decode
-from owner_notifier.manifest import _build, clear_cache, load_manifest
 from owner_notifier.owners import open_project, resolve_owner
+from shared import dbt_manifest_decode as manifest_decode
+from shared.dbt_artifacts import _build, clear_cache, load_manifest
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "dbt_owners" / "project" / "target"
 

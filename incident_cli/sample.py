@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shared.airflow_logs import airflow_task_log_path
 from shared.contracts import Trigger, TriggerSource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +27,9 @@ def sample_trigger(sample: Path = DEFAULT_SAMPLE, *, run_suffix: str = "") -> Tr
     spec = json.loads((sample / "incident.json").read_text())
     fields = {k: spec[k] for k in ("dag_id", "task_id", "run_id", "try_number", "map_index", "model",
                                    "exception", "context", "failed_at", "logical_date") if spec.get(k) is not None}
-    log = (sample / "airflow_logs" / f"dag_id={fields['dag_id']}" / f"run_id={fields['run_id']}"
-           / f"task_id={fields['task_id']}" / f"attempt={fields.get('try_number', 1)}.log")
+    log = airflow_task_log_path(sample / "airflow_logs", dag_id=fields["dag_id"], run_id=fields["run_id"],
+                                task_id=fields["task_id"], map_index=fields.get("map_index", -1),
+                                try_number=fields.get("try_number", 1))
     if log.is_file():
         fields["log_location"] = str(log.resolve())
     fields["run_id"] = fields["run_id"] + run_suffix

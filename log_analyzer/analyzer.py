@@ -11,13 +11,14 @@ from typing import BinaryIO, cast
 
 from log_analyzer import bigscan
 from log_analyzer.catalog import Catalog, load_catalog
-from log_analyzer.dbt_artifacts import RunResults, project_name, read_run_results
+from log_analyzer.dbt_project import project_name
 from log_analyzer.engine import Candidate, Scanner
 from log_analyzer.models import ErrorClass, LogAnalysis
 from log_analyzer.normalize import Piece, pieces
 from log_analyzer.prefilter import gate_literals
 from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, Readable, iter_lines
 from log_analyzer.report import build_analysis, no_failure
+from shared.dbt_artifacts import RunResults, read_results
 
 GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
 BIG_CHUNK_BYTES = CHUNK_BYTES  # read size of the big-file scan (tests make it tiny)
@@ -34,7 +35,8 @@ def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run
     catalog = load_catalog()
     scanner = _NodeScanner(catalog)
     source = _scan(lines_or_path, scanner)
-    results = read_run_results(run_results) if run_results is not None else None
+    # read as given: the caller chose the path (analyze_incident keeps it inside DBT_PROJECT_DIR)
+    results = read_results(run_results, root=None) if run_results is not None else None
     project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
     if results is not None and project is None and results.failed:
         project = results.failed[0].unique_id.split(".")[1]
@@ -123,7 +125,8 @@ class _NodeScanner(Scanner):
 
 def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, model: str | None,
             project: str | None, task: str | None, source: str) -> LogAnalysis:
-    skipped = tuple(dict.fromkeys((results.skipped if results else ()) or scanner.skipped))
+    from_results = tuple(r.unique_id for r in results.skipped) if results else ()
+    skipped = tuple(dict.fromkeys(from_results or scanner.skipped))
     cands = scanner.candidates()
     target = None
     if results is not None and results.failed:

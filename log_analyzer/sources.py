@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shared.airflow_logs import airflow_task_log_path
 from shared.contracts import Trigger
 from shared.errors import SourceError, SourceUnavailable
 from shared.paths import PathRefused, inside
@@ -84,11 +85,9 @@ class TextSource:
 
 
 def airflow_log_path(folder: Path, trigger: Trigger) -> Path:
-    """Airflow's default log_filename_template (2.x and 3.x alike)."""
-    path = folder / f"dag_id={trigger.dag_id}" / f"run_id={trigger.run_id}" / f"task_id={trigger.task_id}"
-    if trigger.map_index >= 0:
-        path = path / f"map_index={trigger.map_index}"
-    return path / f"attempt={trigger.try_number}.log"
+    """The trigger's attempt log under ``folder`` (Airflow's default log_filename_template)."""
+    return airflow_task_log_path(folder, dag_id=trigger.dag_id, run_id=trigger.run_id, task_id=trigger.task_id,
+                                 map_index=trigger.map_index, try_number=trigger.try_number)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owner_notifier.manifest import ManifestIndex, NodeInfo, load_manifest
 from owner_notifier.project_files import read_declarations
 from owner_notifier.safe_yaml import load_yaml_file
+from shared.dbt_artifacts import ManifestIndex, NodeInfo, load_manifest
 from shared.errors import SourceError
 from shared.paths import PathRefused, inside
 
 _MAX_OWNERS = 20
+_WITHOUT_MANIFEST = "Owners are looked up in the project's files instead."
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def open_project(
         try:
             if root is not None:
                 manifest_path = inside(root, manifest_path, label="DBT_PROJECT_DIR")
-            project.manifest = load_manifest(manifest_path)
+            project.manifest = load_manifest(manifest_path, instead=_WITHOUT_MANIFEST)
         except PathRefused as exc:
             project.looked_in.append(f"{label} ({exc})")
         except FileNotFoundError:

@@ -8,18 +8,16 @@ of the node it tests (``attached_node``, else its ``depends_on``); a source, to 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from owner_notifier.manifest import ManifestIndex
 from owner_notifier.owners import Project
 from shared.contracts import Trigger
-from shared.paths import PathRefused, inside
+from shared.dbt_artifacts import ManifestIndex, NodeResult, node_name, read_results
+from shared.errors import SourceError
+from shared.paths import PathRefused
 
-FAILED = frozenset({"error", "fail", "runtime error"})
 _MAX_TARGETS = 20
 _DBT_ERROR = re.compile(r"\b((?:Database|Runtime|Compilation|Dependency|Parsing|Binder|Catalog|Conversion) Error)\b")
 _PY_ERROR = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Timeout))\b")
@@ -53,7 +51,7 @@ def find_targets(
             break
         failed = _failed_in(target_dir / artifact, looked_in, root)
         if failed:
-            targets = [_target(manifest, uid, _class_of(result) or hint, artifact) for uid, result in failed]
+            targets = [_target(manifest, r.unique_id, _class_of(r) or hint, artifact) for r in failed]
             return targets[:_MAX_TARGETS], looked_in
     if manifest is not None:
         looked_in.append(f"manifest node named like task {trigger.task_id}")
@@ -76,35 +74,29 @@ def failure_class(text: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-def _class_of(result: dict[str, Any]) -> str | None:
-    status = result.get("status")
-    if status == "fail":
-        failures = result.get("failures")
-        return f"test failed ({failures} failing rows)" if isinstance(failures, int) else "test failed"
-    if str(result.get("unique_id", "")).startswith("source.") and "max_loaded_at" in result:
+def _class_of(result: NodeResult) -> str | None:
+    if result.status == "fail":
+        failures = result.failures
+        return f"test failed ({failures} failing rows)" if failures is not None else "test failed"
+    if result.is_source_freshness:
         return "source freshness: stale"
-    return failure_class(result.get("message")) or (f"dbt {status}" if status else None)
+    return failure_class(result.message) or (f"dbt {result.status}" if result.status else None)
 
 
-def _failed_in(path: Path, looked_in: list[str], root: Path) -> list[tuple[str, dict[str, Any]]]:
+def _failed_in(path: Path, looked_in: list[str], root: Path) -> tuple[NodeResult, ...]:
     try:
-        doc = json.loads(inside(root, path, label="DBT_PROJECT_DIR").read_bytes())
+        results = read_results(path, root=root)
     except PathRefused as exc:
         looked_in.append(f"target/{path.name} ({exc})")
-        return []
+        return ()
     except FileNotFoundError:
         looked_in.append(f"target/{path.name} (not found)")
-        return []
-    except (OSError, ValueError) as exc:
+        return ()
+    except (SourceError, OSError) as exc:
         looked_in.append(f"target/{path.name} (unusable: {exc.__class__.__name__})")
-        return []
+        return ()
     looked_in.append(f"target/{path.name}")
-    results = doc.get("results") if isinstance(doc, dict) else None
-    return [
-        (r["unique_id"], r)
-        for r in results or ()
-        if isinstance(r, dict) and r.get("status") in FAILED and isinstance(r.get("unique_id"), str)
-    ]
+    return results.failed
 
 
 def _target(manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: str) -> FailedTarget:
@@ -113,7 +105,7 @@ def _target(manifest: ManifestIndex | None, name_or_uid: str, failure: str | Non
     if node is None:
         is_uid = name_or_uid.count(".") >= 2  # model.pkg.name, source.pkg.src.table, ...
         kind = name_or_uid.split(".", 1)[0] if is_uid else "model"
-        name = name_or_uid.rsplit(".", 1)[-1] if is_uid else name_or_uid
+        name = node_name(name_or_uid) if is_uid else name_or_uid
         return FailedTarget(name, None, kind, (name_or_uid,), failure, found_by)
     owner_of: tuple[str, ...] = (node.unique_id,)
     if node.resource_type == "test":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 
+from shared.dbt_artifacts import node_name
+
 UNATTRIBUTED = "unattributed"
 
 _DBT_COMMENT = re.compile(r'/\*\s*(\{[^*]*"app":\s*"dbt"[^*]*\})\s*\*/')
@@ -18,7 +20,6 @@ _NODE_ID = re.compile(r'"node_id":\s*"([^"]+)"')
 _NODE_ID_IN_TEXT = re.compile(r"\b(?:model|snapshot|seed)\.[A-Za-z0-9_]+\.[A-Za-z0-9_.]+")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,249}$")
 _TAG_KEYS = ("node_id", "dbt_model", "model", "model_name", "dbt_node")
-_NAMED_RESOURCES = ("model", "snapshot", "seed")
 
 
 def model_for(query_text: str, query_tag: str | None = None) -> str:
@@ -39,7 +40,7 @@ def from_comment(query_text: str) -> str | None:
     except (ValueError, AttributeError):
         found = _NODE_ID.search(match.group(1))
         node_id = found.group(1) if found else None
-    return name_from_node_id(node_id) if isinstance(node_id, str) and node_id else None
+    return node_name(node_id) if isinstance(node_id, str) and node_id else None
 
 
 def from_tag(query_tag: str | None) -> str | None:
@@ -56,17 +57,9 @@ def from_tag(query_tag: str | None) -> str | None:
             for key in _TAG_KEYS:
                 value = data.get(key)
                 if isinstance(value, str) and value.strip():
-                    return name_from_node_id(value.strip())
+                    return node_name(value.strip())
         return None
     node = _NODE_ID_IN_TEXT.search(tag)
     if node:
-        return name_from_node_id(node.group(0))
+        return node_name(node.group(0))
     return tag if _PLAIN_NAME.match(tag) else None
-
-
-def name_from_node_id(node_id: str) -> str:
-    """``model.shop.fct_orders`` -> ``fct_orders`` (``.v2`` versions dropped); other ids stay whole."""
-    parts = node_id.split(".")
-    if len(parts) >= 3 and parts[0] in _NAMED_RESOURCES:
-        return parts[2]
-    return node_id

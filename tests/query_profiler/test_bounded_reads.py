@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from query_profiler import lineage
-from query_profiler.lineage import MAX_MANIFEST_BYTES, related_models
+from query_profiler.lineage import related_models
 from query_profiler.profiler import profile_incident
 from query_profiler.sources import file_export
 from query_profiler.sources.file_export import CHUNK_CHARS, MAX_RECORD_CHARS, FileSource
+from shared import dbt_artifacts
+from shared.bounded_files import MAX_MANIFEST_BYTES
 from shared.contracts import FindingStatus, Incident, Trigger
 from shared.errors import SourceError
 from shared.settings import Settings
@@ -47,11 +48,7 @@ def _incident() -> Incident:
     return Incident(incident_id="INC-20260501-0001", channel="#incidents", trigger=trigger)
 
 
-# --- the manifest, as query_profiler reads it (lineage) -----------------------------------------------
-
-
-def test_the_lineage_limit_equals_owner_notifiers_own() -> None:
-    assert MAX_MANIFEST_BYTES == 256 * 1024 * 1024  # a separate constant: services do not import each other
+# --- the manifest, as query_profiler reads it (lineage; the limit itself: tests/shared) -------------
 
 
 def test_an_oversized_manifest_is_not_read_and_the_reason_is_noted(
@@ -59,16 +56,26 @@ def test_an_oversized_manifest_is_not_read_and_the_reason_is_noted(
 ) -> None:
     project = _oversized_project(tmp_path)
 
-    def no_load(*_args: object) -> None:
+    def no_read(*_args: object, **_kwargs: object) -> bytes:
         raise AssertionError("an oversized manifest must not be read")
 
-    monkeypatch.setattr(lineage, "_load", no_load)
+    monkeypatch.setattr(dbt_artifacts, "_read", no_read)
     notes: list[str] = []
     assert related_models(project, "fct_orders", notes=notes) is None
     [note] = notes
     assert note.startswith(REFUSED)
     assert str(project / "target" / "manifest.json") in note and "is 300 MB (limit 256 MB" in note
     assert "time window" in note and "dbt parse" in note
+
+
+def test_related_models_from_the_bundled_sample() -> None:
+    project = Path(__file__).resolve().parents[2] / "samples" / "hourly_marts" / "dbt_project"
+    notes: list[str] = []
+    assert related_models(project, "fct_orders", notes=notes) == {"stg_orders", "stg_payments", "orders_daily",
+                                                                  "customer_ltv"}
+    assert related_models(project, "no_such_model", notes=notes) is None  # not in the manifest: no scope
+    assert related_models(project, None, notes=notes) is None
+    assert notes == []
 
 
 def test_a_missing_manifest_is_no_note_and_a_corrupt_one_is(tmp_path: Path) -> None:
@@ -79,16 +86,6 @@ def test_a_missing_manifest_is_no_note_and_a_corrupt_one_is(tmp_path: Path) -> N
     (tmp_path / "target" / "manifest.json").write_text('{"nodes": {"model.x.y": ')
     assert related_models(tmp_path, "fct_orders", notes=notes) is None
     assert len(notes) == 1 and notes[0].startswith("dbt's manifest.json not used:")
-
-
-def test_the_lineage_read_stops_at_the_limit_if_the_file_grew_after_stat(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "manifest.json"
-    path.write_text('{"nodes": {}}' + " " * 1_000)
-    monkeypatch.setattr(lineage, "MAX_MANIFEST_BYTES", 100)
-    with pytest.raises(SourceError, match="not read"):
-        lineage._load(str(path), 0, 13)  # stat() said 13 bytes; the file has 1,013
 
 
 def _write_history(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -103,8 +100,8 @@ def test_the_profiler_finding_notes_the_refused_manifest_and_falls_back_to_the_w
     )
     finding = profile_incident(_incident(), settings)
     assert finding.status is FindingStatus.OK
-    assert finding.details["scope"] == "window"
-    [note] = finding.details["notes"]  # type: ignore[misc]
+    assert finding.details.scope == "window"
+    [note] = finding.details.not_used
     assert str(note).startswith(REFUSED)
 
 

@@ -1,4 +1,4 @@
-"""Decode ``manifest.json`` keeping only what owner resolution reads.
+"""Decode ``manifest.json`` keeping only what the index in ``shared.dbt_artifacts`` reads.
 
 A 10,000-model manifest is ~20+ MB, mostly SQL, columns and docs. ``json.loads`` builds every
 one of those objects (over a second on a busy 2-core machine). When ``msgspec`` is installed it
@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 def decode(raw: bytes) -> Any:
     """The manifest: a ``_Manifest`` Struct with msgspec, else plain dicts; ValueError if not JSON.
 
-    Readers use attribute-or-key access (``manifest._get``), so both shapes work unchanged.
+    Readers use ``field_of`` (attribute or key access), so both shapes work unchanged.
     """
     if msgspec is not None:
         try:
@@ -30,6 +30,13 @@ def decode(raw: bytes) -> Any:
         except msgspec.DecodeError as exc:
             raise ValueError(str(exc)) from exc
     return json.loads(raw)
+
+
+def field_of(obj: Any, key: str) -> Any:
+    """A field of a decoded object: a dict (stdlib json) or a msgspec Struct (the fast path)."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
 
 
 if msgspec is not None:
@@ -66,3 +73,4 @@ if msgspec is not None:
         groups: dict[str, Any] = {}
         exposures: dict[str, _Named] = {}
         child_map: dict[str, list[str]] = {}
+        parent_map: dict[str, list[str]] = {}

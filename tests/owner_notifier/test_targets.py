@@ -1,19 +1,13 @@
-"""What failed (run_results.json, sources.json, task id) and the manifest cache, on real dbt artifacts."""
+"""What failed (run_results.json, sources.json, task id), on real dbt artifacts (the manifest: tests/shared)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
-
-from owner_notifier.manifest import _index, clear_cache, load_manifest
-from owner_notifier.manifest_decode import decode
 from owner_notifier.owners import open_project
 from owner_notifier.targets import failure_class, find_targets
 from shared.contracts import Trigger
-from shared.errors import SourceError
 from tests.owner_notifier.conftest import PROJECT
 
 
@@ -86,53 +80,10 @@ def test_failure_class() -> None:
     assert failure_class(None) is None
 
 
-def test_manifest_is_parsed_once_per_file_version(tmp_path: Path) -> None:
-    manifest = tmp_path / "manifest.json"
-    manifest.write_bytes((PROJECT / "target" / "manifest.json").read_bytes())
-    clear_cache()
-    first = load_manifest(manifest)
-    assert load_manifest(manifest) is first  # same version: the cached index
-    # When the file is rewritten (new mtime and size), it is parsed again
-    doc = json.loads(manifest.read_text())
-    doc["nodes"]["model.dbt_owners.orphan_model"]["config"]["meta"] = {"owner": "<@U0NEW>"}
-    manifest.write_text(json.dumps(doc))
-    stat = manifest.stat()
-    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    second = load_manifest(manifest)
-    assert second is not first
-    assert second.nodes["model.dbt_owners.orphan_model"].config_meta == {"owner": "<@U0NEW>"}
-
-
-def test_downstream_models_and_exposures() -> None:
-    index = load_manifest(PROJECT / "target" / "manifest.json")
-    impact = index.downstream("model.dbt_owners.fct_orders")
-    assert impact["models"] == ["rpt_daily_revenue"]
-    assert impact["exposures"] == ["finance_dashboard"]
-    assert index.downstream("model.dbt_owners.stg_orders")["models"] == [
-        "fct_orders",
-        "fct_revenue",
-        "fin_ledger",
-        "pay_settlements",
-        "rpt_daily_revenue",
-    ]
-
-
-def test_the_stdlib_and_msgspec_decoders_build_the_same_index() -> None:
-    # msgspec is an optional accelerator: without it the stdlib path must give the same answers
-    pytest.importorskip("msgspec")
-    path = PROJECT / "target" / "manifest.json"
-    raw = path.read_bytes()
-    fast, slow = _index(path, decode(raw)), _index(path, json.loads(raw))
-    assert fast.nodes == slow.nodes
-    assert fast.by_name == slow.by_name
-    assert (fast.groups, fast.exposures, fast.child_map) == (slow.groups, slow.exposures, slow.child_map)
-
-
-def test_a_corrupt_manifest_is_a_source_error(tmp_path: Path) -> None:
-    bad = tmp_path / "manifest.json"
-    bad.write_text('{"nodes": {"model.x.y": ')
-    with pytest.raises(SourceError, match="not valid JSON"):
-        load_manifest(bad)
-    bad.write_text('{"metadata": {}}')
-    with pytest.raises(SourceError, match="not a dbt manifest"):
-        load_manifest(bad)
+def test_an_unusable_run_results_is_noted_and_sources_json_still_read(project_copy: Path) -> None:
+    # Given a run_results.json cut short, and the real sources.json of `dbt source freshness`
+    (project_copy / "target" / "run_results.json").write_text('{"results": [')
+    targets, looked_in = find_targets(_trigger(), open_project(project_copy), target_dir=project_copy / "target")
+    assert "target/run_results.json (unusable: SourceError)" in looked_in
+    assert {t.name for t in targets} == {"raw_orders", "raw_customers"}
+    assert {t.found_by for t in targets} == {"sources.json"}
