@@ -1,4 +1,4 @@
-"""What the incident post says: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION, from three findings.
+"""What the incident post says: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION, from the findings.
 
 Pure functions: no I/O, no Slack formatting (``shared.slack_format`` renders and escapes), so
 every sentence here can be tested directly. A missing or unavailable finding is said plainly;
@@ -8,26 +8,37 @@ it never blocks the report.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from shared.contracts import (
-    Finding,
+    AnyFinding,
     FindingStatus,
     Incident,
+    LogFinding,
+    OwnerFinding,
+    QueryDetail,
+    QueryFinding,
     Report,
     ReportStatus,
-    Specialist,
     Trigger,
+    pick,
+    unavailable,
 )
+from shared.dbt_artifacts import node_name
+from shared.specialists import SPECIALISTS
+
+NEVER_REPORTED = "no result: the specialist never reported"
 
 
-def compose(incident: Incident, findings: Mapping[Specialist, Finding]) -> Report:
-    """The report for ``incident``; specialists absent from ``findings`` are reported unavailable."""
-    complete = {s: findings.get(s) or Finding.unavailable(s, "no result: the specialist never reported")
-                for s in Specialist}
+def compose(incident: Incident, findings: Mapping[str, AnyFinding]) -> Report:
+    """The report for ``incident``; registered specialists absent from ``findings`` are reported unavailable.
+
+    Findings come out in the registry's order (their place in the post).
+    """
+    complete = {s.name: findings.get(s.name) or unavailable(s.name, NEVER_REPORTED) for s in SPECIALISTS}
     degraded = any(f.status is FindingStatus.UNAVAILABLE for f in complete.values())
-    log, queries, owners = (complete[Specialist.LOG_ANALYZER], complete[Specialist.QUERY_PROFILER],
-                            complete[Specialist.OWNER_NOTIFIER])
+    log, queries, owners = (pick(complete, LogFinding, missing=NEVER_REPORTED),
+                            pick(complete, QueryFinding, missing=NEVER_REPORTED),
+                            pick(complete, OwnerFinding, missing=NEVER_REPORTED))
     return Report(
         incident_id=incident.incident_id,
         trigger=incident.trigger,
@@ -37,14 +48,14 @@ def compose(incident: Incident, findings: Mapping[Specialist, Finding]) -> Repor
         owner=owner_line(owners),
         next_action=next_action(incident.trigger, log, queries),
         rerun_command=rerun_command(incident.trigger),
-        findings=tuple(complete[s] for s in Specialist),
+        findings=tuple(complete.values()),
     )
 
 
-def root_cause(trigger: Trigger, log: Finding) -> str:
+def root_cause(trigger: Trigger, log: LogFinding) -> str:
     if log.status is FindingStatus.OK:
         return log.summary
-    fallback = _first_line(trigger.exception)
+    fallback = _exception_line(trigger.exception)
     reason = ("the log shows no failure" if log.status is FindingStatus.EMPTY
               else f"log analysis unavailable: {log.summary}")
     if fallback:
@@ -52,9 +63,9 @@ def root_cause(trigger: Trigger, log: Finding) -> str:
     return f"Unknown: {reason}."
 
 
-def impact(log: Finding, queries: Finding, owners: Finding) -> str:
+def impact(log: LogFinding, queries: QueryFinding, owners: OwnerFinding) -> str:
     parts = [_downstream_sentence(owners)]
-    skipped = _names(log.details.get("skipped"))
+    skipped = log.details.skipped
     if skipped:
         parts.append(f"dbt skipped {len(skipped)} node{'s' if len(skipped) != 1 else ''} because of it.")
     if queries.status is FindingStatus.OK:
@@ -64,10 +75,10 @@ def impact(log: Finding, queries: Finding, owners: Finding) -> str:
     return " ".join(parts)
 
 
-def _downstream_sentence(owners: Finding) -> str:
+def _downstream_sentence(owners: OwnerFinding) -> str:
     """What depends on the failed node, from the manifest the owner notifier read (never a guess)."""
-    downstream = _as_dict(owners.details.get("downstream"))
-    models, exposures = _names(downstream.get("models")), _names(downstream.get("exposures"))
+    downstream = owners.details.downstream
+    models, exposures = downstream.models, downstream.exposures
     if models or exposures:
         what = []
         if models:
@@ -77,27 +88,27 @@ def _downstream_sentence(owners: Finding) -> str:
         return "Blocks " + " and ".join(what) + "."
     if owners.status is FindingStatus.UNAVAILABLE:
         return f"Downstream impact unknown: {owners.summary}."
-    if owners.status is FindingStatus.OK and downstream.get("from_manifest"):
+    if owners.status is FindingStatus.OK and downstream.from_manifest:
         return "No downstream dependents in the dbt manifest."
     return "Downstream impact unknown (no dbt manifest, or no failed dbt node identified)."
 
 
-def owner_line(owners: Finding) -> str:
+def owner_line(owners: OwnerFinding) -> str:
     if owners.status is FindingStatus.UNAVAILABLE:
         return f"Owner lookup unavailable: {owners.summary}"
     return owners.summary
 
 
-def next_action(trigger: Trigger, log: Finding, queries: Finding) -> str:
+def next_action(trigger: Trigger, log: LogFinding, queries: QueryFinding) -> str:
     steps: list[str] = []
-    runbook = log.details.get("runbook")  # the log analyzer's catalog has one per error class
-    if isinstance(runbook, str) and runbook:
+    runbook = log.details.runbook  # the log analyzer's catalog has one per error class
+    if runbook:
         steps.append(runbook)
     elif log.status is not FindingStatus.OK:
         steps.append("Open the task log (link below) and read the first error.")
     top = _first_query(queries)
-    if top and isinstance(top.get("diagnosis"), str) and top.get("status") != "failed":
-        steps.append(f"Check query {top.get('query_id')}: {top['diagnosis']}.")
+    if top is not None and top.diagnosis and top.status != "failed":
+        steps.append(f"Check query {top.query_id}: {top.diagnosis}.")
     steps.append(rerun_hint(trigger))
     return " ".join(steps)
 
@@ -117,28 +128,18 @@ def rerun_hint(trigger: Trigger) -> str:
     return f"Then clear {trigger.dag_id}.{trigger.task_id} in run {trigger.run_id} from the Airflow UI to re-run it."
 
 
-def _first_query(queries: Finding) -> dict[str, Any] | None:
-    items = queries.details.get("queries")
-    if isinstance(items, list) and items and isinstance(items[0], dict):
-        return items[0]
-    return None
+def _first_query(queries: QueryFinding) -> QueryDetail | None:
+    return queries.details.queries[0] if queries.details.queries else None
 
 
-def _as_dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _names(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _list(names: list[str], limit: int = 5) -> str:
-    shown = [n.rsplit(".", 1)[-1] for n in names[:limit]]
+def _list(names: tuple[str, ...], limit: int = 5) -> str:
+    shown = [node_name(n) for n in names[:limit]]
     return ", ".join(shown) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _first_line(text: str | None) -> str:
+def _exception_line(text: str | None) -> str:
+    """The line of an exception text that names the error: a traceback's last non-blank line."""
     if not text:
         return ""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""  # a traceback's last line is the exception itself
+    return lines[-1] if lines else ""

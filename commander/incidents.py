@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from commander.compose import compose
 from commander.delivery import sync_top_message
-from shared.contracts import Finding, Incident, Report, Specialist, Trigger
+from shared.contracts import AnyFinding, Incident, Report, Trigger, parse_finding, unavailable
 from shared.errors import InvalidTrigger, RetryableError, SlackPermanent
 from shared.runtime import Runtime
+from shared.specialists import SPECIALISTS
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Finished:
     undelivered: str | None = None  # why Slack does not show it yet (retryable), or None
 
 
-def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *, runtime: Runtime,
+def finish_incident(incident_id: str, findings: Mapping[str, AnyFinding], *, runtime: Runtime,
                     unless_reported: bool = False) -> Finished | None:
     """Compose the report, keep it, and try once to make it the incident's top-level message.
 
@@ -107,22 +108,22 @@ def finish_incident(incident_id: str, findings: Mapping[Specialist, Finding], *,
     return Finished(report=report, undelivered=show(incident_id, runtime=runtime, what="report"))
 
 
-def findings_from_results(results: object) -> dict[Specialist, Finding]:
-    """The chord callback's argument (a list of Finding dicts) as findings by specialist."""
-    found: dict[Specialist, Finding] = {}
+def findings_from_results(results: object) -> dict[str, AnyFinding]:
+    """The chord callback's argument (a list of finding dicts) as findings by specialist."""
+    found: dict[str, AnyFinding] = {}
     for item in results if isinstance(results, list) else []:
         try:
-            finding = Finding.model_validate(item)
-        except ValidationError:
-            log.error("dropped a malformed finding: %.200r", item)
+            finding = parse_finding(item)
+        except ValidationError as exc:  # an old schema version is named in the message
+            log.error("dropped a malformed finding: %s", "; ".join(e["msg"] for e in exc.errors())[:500])
             continue
-        found[finding.specialist] = finding
+        found[str(finding.specialist)] = finding
     return found
 
 
-def missing_as_unavailable(found: Mapping[Specialist, Finding], reason: str) -> dict[Specialist, Finding]:
-    """Fill in the specialists that never reported, naming why."""
-    return {s: found.get(s) or Finding.unavailable(s, reason) for s in Specialist}
+def missing_as_unavailable(found: Mapping[str, AnyFinding], reason: str) -> dict[str, AnyFinding]:
+    """Fill in the registered specialists that never reported, naming why."""
+    return {**{s.name: found.get(s.name) or unavailable(s.name, reason) for s in SPECIALISTS}, **found}
 
 
 def is_reported(incident_id: str, *, runtime: Runtime) -> bool:

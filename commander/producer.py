@@ -28,7 +28,7 @@ from celery import Celery
 
 from commander import spool
 from commander.airflow_context import triggers_from_context
-from shared.celery_app import Queue, TaskName, celery_config
+from shared.celery_app import COMMANDER_QUEUE, TaskName, celery_config
 from shared.contracts import Trigger, dump
 from shared.errors import BrokerUnavailable
 from shared.settings import Settings, get_settings
@@ -118,7 +118,7 @@ def publish(payload: dict[str, Any], *, settings: Settings) -> None:
             f"try={payload.get('try_number')})"
 
     def send() -> None:
-        app.send_task(TaskName.TRIAGE.value, args=(payload,), queue=Queue.COMMANDER.value,
+        app.send_task(TaskName.TRIAGE.value, args=(payload,), queue=COMMANDER_QUEUE,
                       argsrepr=label, kwargsrepr="{}", ignore_result=True, retry=True,
                       retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                     "interval_max": 0.2})

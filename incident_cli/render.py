@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
-from shared.contracts import Finding, FindingStatus, Report, ReportStatus
+from shared.contracts import AnyFinding, FindingStatus, Report, ReportStatus
 from shared.slack_format import report_blocks
 
 _BOLD = re.compile(r"\*([^*\n]+)\*")
@@ -45,9 +45,9 @@ def report_panel(report: Report) -> Panel:
                  border_style=style, expand=False)
 
 
-def finding_line(finding: Finding) -> Text:
+def finding_line(finding: AnyFinding) -> Text:
     line = Text()
-    line.append(f"{finding.specialist.value:<15}", style="bold")
+    line.append(f"{finding.specialist!s:<15}", style="bold")
     line.append(f"{finding.status.value:<12}", style=_STATUS_STYLE[finding.status])
     line.append(f"{finding.elapsed_ms:>7.1f} ms  ")
     line.append(finding.summary)
@@ -61,7 +61,7 @@ def evidence_lines(report: Report, *, per_finding: int = 5) -> list[Text]:
         for ev in finding.evidence[:per_finding]:
             source = _relative(ev.source)
             where = f"{source}:{ev.line}" if ev.line is not None else source
-            line = Text(f"  {finding.specialist.value:<15}", style="dim")
+            line = Text(f"  {finding.specialist!s:<15}", style="dim")
             line.append(f"{where}  ", style="cyan")
             line.append(ev.text)
             out.append(line)

@@ -25,20 +25,20 @@ def analyze_log_command(
         typer.echo(f"log file not found: {path}", err=True)
         raise typer.Exit(2)
     finding = to_finding(analyze_log(path, run_results=run_results))
+    details = finding.details
     if json_:
         # The finding's fields at the top level, as scripts want them; evidence with line numbers.
-        out = {"status": finding.status.value, **finding.details,
+        out = {"status": finding.status.value, **details.model_dump(mode="json", exclude={"not_used"}),
                "evidence": [dump(ev) for ev in finding.evidence]}
         typer.echo(json.dumps(out, indent=2))
         return
     console = Console()
-    d = finding.details
     console.print(f"[bold]ROOT CAUSE[/bold] {escape(finding.summary)}", highlight=False)
-    for label in ("error_class", "failed_node", "step", "runbook"):
-        if d.get(label):
-            console.print(f"  [dim]{label}:[/dim] {escape(str(d[label]))}", highlight=False)
-    skipped = d.get("skipped")
-    if isinstance(skipped, list) and skipped:
-        console.print(f"  [dim]skipped:[/dim] {escape(', '.join(map(str, skipped)))}", highlight=False)
+    for label, value in (("error_class", details.error_class), ("failed_node", details.failed_node),
+                         ("step", details.step), ("runbook", details.runbook)):
+        if value:
+            console.print(f"  [dim]{label}:[/dim] {escape(value)}", highlight=False)
+    if details.skipped:
+        console.print(f"  [dim]skipped:[/dim] {escape(', '.join(details.skipped))}", highlight=False)
     for ev in finding.evidence:
         console.print(f"  [dim]{escape(ev.source)}:{ev.line}[/dim] {escape(ev.text)}", highlight=False)

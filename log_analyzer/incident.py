@@ -1,22 +1,19 @@
-"""``analyze_incident``: pick the sources for one incident, analyze, and return a Finding (never raise).
+"""``analyze_incident``: pick the sources for one incident, analyze, and return a LogFinding.
 
 Nothing a trigger names is opened outside its root: a local ``log_location`` must resolve inside
 ``AIRFLOW_LOG_FOLDER`` (or ``DBT_PROJECT_DIR/logs``); an http(s) ``log_location`` (Airflow's
 log_url) is never fetched as given, the log is read through ``AIRFLOW_API_URL`` instead; any other
 URL is refused. dbt's ``target/run_results.json``, ``logs/dbt.log`` and ``dbt_project.yml`` must
 resolve inside ``DBT_PROJECT_DIR``. Whatever was not used, and why, is one line each in
-``details["not_used"]`` (and in the summary when nothing could be read).
+``details.not_used`` (and in the summary when nothing could be read).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
-
-from pydantic import JsonValue
 
 from log_analyzer.analyzer import analyze_log
 from log_analyzer.models import LogAnalysis
@@ -30,7 +27,7 @@ from log_analyzer.sources import (
     shorten,
     trigger_log_path,
 )
-from shared.contracts import Finding, FindingStatus, Incident, Specialist
+from shared.contracts import FindingStatus, Incident, LogDetails, LogFinding
 from shared.errors import IncidentCommanderError
 from shared.paths import PathRefused, inside
 from shared.redact import clean, one_line
@@ -81,41 +78,33 @@ def _api(settings: Settings, trigger) -> AirflowApiSource:  # type: ignore[no-un
                             user=settings.airflow_api_user, password=password)
 
 
-def analyze_incident(incident: Incident, settings: Settings) -> Finding:
-    """The log analyzer's finding for one incident: OK, EMPTY (no failure in the log) or UNAVAILABLE."""
-    started = time.perf_counter()
-    try:
-        analysis, reasons, not_used = _analyze(incident, settings)
-    except Exception as exc:  # noqa: BLE001 - a specialist degrades, it never raises into the chord
-        return Finding.unavailable(Specialist.LOG_ANALYZER, clean(f"log analysis failed: {exc}", 1_000) or "",
-                                   elapsed_ms=_ms(started))
+def analyze_incident(incident: Incident, settings: Settings) -> LogFinding:
+    """The log analyzer's finding for one incident: OK, EMPTY (no failure in the log) or UNAVAILABLE.
+
+    What it could not read is said in the finding; an unexpected error is raised (the specialist
+    task turns it into an unavailable finding and times the whole call: one layer does that).
+    """
+    analysis, reasons, not_used = _analyze(incident, settings)
     if analysis is None:
         reason = "no log source could be read: " + "; ".join([*not_used, *reasons] or ["none configured"])
-        details: dict[str, JsonValue] = {"not_used": _notes(not_used)} if not_used else {}
-        return Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.UNAVAILABLE,
-                       summary=clean(one_line(reason), 1_000) or "", details=details, elapsed_ms=_ms(started))
-    return to_finding(analysis, elapsed_ms=_ms(started), not_used=not_used)
+        return LogFinding(status=FindingStatus.UNAVAILABLE, summary=clean(one_line(reason), 1_000) or "",
+                          details=LogDetails(not_used=_notes(not_used)))
+    return to_finding(analysis, not_used=not_used)
 
 
-def to_finding(analysis: LogAnalysis, *, elapsed_ms: float = 0.0, not_used: Sequence[str] = ()) -> Finding:
-    """The Finding for one analysis; ``not_used`` (locations refused or skipped) goes to details["not_used"]."""
-    status = FindingStatus.OK if analysis.failed else FindingStatus.EMPTY
-    details: dict[str, JsonValue] = {
-        "error_class": analysis.error_class.value if analysis.error_class else None,
-        "failed_node": analysis.failed_node, "root_cause": analysis.root_cause,
-        "skipped": list[JsonValue](analysis.skipped), "runbook": analysis.runbook, "step": analysis.step,
-        "source": analysis.source,
-    }
-    if not_used:
-        details["not_used"] = _notes(not_used)
-    return Finding(specialist=Specialist.LOG_ANALYZER, status=status,
-                   summary=clean(analysis.root_cause, 1_000) or "", details=details,
-                   evidence=analysis.evidence, elapsed_ms=elapsed_ms)
+def to_finding(analysis: LogAnalysis, *, not_used: Sequence[str] = ()) -> LogFinding:
+    """The finding for one analysis; ``not_used`` (locations refused or skipped) goes to ``details.not_used``."""
+    details = LogDetails(
+        error_class=analysis.error_class.value if analysis.error_class else None,
+        failed_node=analysis.failed_node, root_cause=analysis.root_cause, skipped=analysis.skipped,
+        runbook=analysis.runbook, step=analysis.step, source=analysis.source, not_used=_notes(not_used))
+    return LogFinding(status=FindingStatus.OK if analysis.failed else FindingStatus.EMPTY,
+                      summary=clean(analysis.root_cause, 1_000) or "", details=details, evidence=analysis.evidence)
 
 
-def _notes(not_used: Sequence[str]) -> list[JsonValue]:
+def _notes(not_used: Sequence[str]) -> tuple[str, ...]:
     """One redacted, bounded, single line per location not used."""
-    return [clean(one_line(line), _NOTE_CHARS) or "" for line in not_used]
+    return tuple(clean(one_line(line), _NOTE_CHARS) or "" for line in not_used)
 
 
 def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None, list[str], list[str]]:
@@ -176,7 +165,3 @@ def _what(source: LogSource) -> str:
     if isinstance(source, AirflowFolderSource):
         return "task log path"
     return "log_location" if isinstance(source, FileSource) else source.description
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,13 +1,14 @@
 """Turn a declared owner string into a Slack mention, or say why it cannot be one.
 
-Only two forms ever come out as ``slack``: ``<@U…>``/``<@W…>`` (a user) and ``<!subteam^S…>``
-(a user group). The renderer inserts exactly those unescaped and escapes everything else, so an
-``@handle`` is kept as given but stays plain text in Slack (it notifies nobody): declare an email
-or a ``<@U…>`` to be paged. Nothing is guessed: an owner that cannot be resolved is reported with
-its raw string.
+Only two forms ever come out as ``slack``, both ``shared.contracts.SlackMention`` (one pattern,
+``MENTION_PATTERN``): ``<@U…>``/``<@W…>`` (a user) and ``<!subteam^S…>`` (a user group; a
+label, ``<!subteam^S…|name>``, is dropped). The renderer inserts exactly those unescaped and
+escapes everything else, so an ``@handle`` is kept as given but stays plain text in Slack (it
+notifies nobody): declare an email or a ``<@U…>`` to be paged. Nothing is guessed: an owner
+that cannot be resolved is reported with its raw string.
 
     email            -> UserDirectory.user_id_for_email -> <@U…>   (via "user_directory")
-    <@U…> / <!subteam^S…>                                -> kept    (via "as_given")
+    <@U…> / <!subteam^S…>[|label]                        -> kept    (via "as_given")
     subteam^S… / !subteam^S…                             -> <!subteam^S…>
     @handle                                              -> not a mention (plain text)
     team name in OWNERS_FILE -> its value, resolved as above          (via "owners_file")
@@ -20,11 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.contracts import MENTION_PATTERN
 from shared.errors import IncidentCommanderError
 from shared.ports import UserDirectory
 
-USER_MENTION = re.compile(r"^<@[UW][A-Z0-9]+>$")
-GROUP_MENTION = re.compile(r"^<!subteam\^[A-Z0-9]+(\|[^>]*)?>$")
+# A user group written with its label, or bare: both become <!subteam^ID>.
+_LABELLED_GROUP = re.compile(r"^<!subteam\^([A-Z0-9]+)\|[^<>]*>$")
 _BARE_GROUP = re.compile(r"^!?subteam\^([A-Z0-9]+)$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -35,14 +37,14 @@ _HANDLE = re.compile(r"^@[\w.\-]+$")
 class Mention:
     """The outcome for one owner: a safe mention, or None with the reason."""
 
-    slack: str | None  # matches USER_MENTION or GROUP_MENTION, else None
+    slack: str | None  # fullmatches MENTION_PATTERN (a SlackMention), else None
     via: str  # as_given, user_directory, owners_file, none
     note: str | None = None  # why there is no mention, or what the handle means
 
 
 def is_mention(text: str) -> bool:
     """True for the two forms the renderer may insert unescaped."""
-    return bool(USER_MENTION.match(text) or GROUP_MENTION.match(text))
+    return MENTION_PATTERN.fullmatch(text) is not None
 
 
 def resolve_mention(
@@ -75,7 +77,7 @@ def _direct(owner: str, directory: UserDirectory | None) -> Mention | None:
     owner = owner.strip()
     if is_mention(owner):
         return Mention(owner, "as_given")
-    bare = _BARE_GROUP.match(owner)
+    bare = _BARE_GROUP.match(owner) or _LABELLED_GROUP.match(owner)
     if bare:
         return Mention(f"<!subteam^{bare.group(1)}>", "as_given")
     if _HANDLE.match(owner):

@@ -1,31 +1,37 @@
 """``notify_owners``: the owner_notifier specialist's whole job, as a plain function.
 
 Find what failed, resolve each failed node's owners, ping each resolved owner once in the
-incident thread, and return a Finding (``details`` is documented in this folder's README).
-It never raises into the chord: whatever goes wrong comes back as an ``unavailable`` finding.
+incident thread, and return an OwnerFinding (``OwnerDetails`` in ``shared.contracts``). What it
+cannot read is said in the finding; an unexpected error is raised to the specialist task, the
+one layer that turns it into an ``unavailable`` finding and times the call.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue
-
 from owner_notifier.mentions import Mention, resolve_mention
 from owner_notifier.owners import Declared, Project, Resolution, open_project, resolve_owner
 from owner_notifier.targets import FailedTarget, find_targets
-from shared.contracts import Evidence, Finding, FindingStatus, Incident, Specialist
+from shared.contracts import (
+    Downstream,
+    Evidence,
+    FailedNode,
+    FindingStatus,
+    Incident,
+    OwnerDetails,
+    OwnerEntry,
+    OwnerFinding,
+)
 from shared.errors import IncidentCommanderError
 from shared.ports import IncidentSink, UserDirectory
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-_SPECIALIST = Specialist.OWNER_NOTIFIER
 
 
 @dataclass
@@ -44,49 +50,26 @@ def notify_owners(
     sink: IncidentSink,
     directory: UserDirectory,
     once: Callable[[str], bool],
-) -> Finding:
+) -> OwnerFinding:
     """Resolve and ping the owners of what failed in ``incident``.
 
     ``once(key)`` must return True only the first time it sees ``key`` (Redis ``SET NX`` in production).
     """
-    started = time.perf_counter()
-    try:
-        finding = _notify(incident, settings, sink=sink, directory=directory, once=once)
-    except Exception as exc:  # a specialist degrades instead of failing the chord
-        log.exception("owner_notifier failed", extra={"incident_id": incident.incident_id})
-        finding = Finding.unavailable(_SPECIALIST, f"owner lookup failed: {exc.__class__.__name__}: {exc}")
-    return finding.model_copy(update={"elapsed_ms": (time.perf_counter() - started) * 1000})
-
-
-def _notify(
-    incident: Incident,
-    settings: Settings,
-    *,
-    sink: IncidentSink,
-    directory: UserDirectory,
-    once: Callable[[str], bool],
-) -> Finding:
     project_dir = settings.dbt_project_dir
     if project_dir is None:
-        return Finding.unavailable(_SPECIALIST, "no dbt project configured (DBT_PROJECT_DIR is not set)")
+        return _unavailable("no dbt project configured (DBT_PROJECT_DIR is not set)")
     if not project_dir.is_dir():
-        return Finding.unavailable(_SPECIALIST, f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
+        return _unavailable(f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
     project = open_project(project_dir, owners_file=settings.owners_file)
     if (nothing_to_read := _nothing_to_read(project_dir, project)) is not None:
-        return Finding.unavailable(_SPECIALIST, nothing_to_read)
+        return _unavailable(nothing_to_read)
     targets, targets_looked_in = find_targets(incident.trigger, project, target_dir=project_dir / "target")
     if not targets:
-        return Finding(
-            specialist=_SPECIALIST,
+        return OwnerFinding(
             status=FindingStatus.EMPTY,
             summary=f"no failed dbt node found for task {incident.trigger.task_id} "
             f"(looked in: {', '.join([*targets_looked_in, *project.looked_in])})"[:1_000],
-            details={
-                "owners": [],
-                "downstream": {"models": [], "exposures": []},
-                "failed_nodes": [],
-                "targets_looked_in": list[JsonValue](targets_looked_in),
-            },
+            details=OwnerDetails(targets_looked_in=tuple(targets_looked_in)),
         )
     owners: list[dict[str, Any]] = []
     evidence: list[Evidence] = []
@@ -183,41 +166,44 @@ def _finding(
     no_owner: list[str],
     project: Project,
     targets_looked_in: list[str],
-) -> Finding:
+) -> OwnerFinding:
     declared = [o for o in owners if o["owner"] is not None]
-    parts = [
-        f"{o['model']} → {o['slack'] or o['owner']} ({o['source']}"
-        + ("" if o["slack"] else ", not a Slack mention: not pinged")
-        + ")"
-        for o in declared
-    ]
-    summary = "; ".join(parts + no_owner)
-    details: dict[str, Any] = {
-        "owners": owners,
-        "downstream": _downstream(targets, project),
-        "failed_nodes": [
-            {
-                "name": t.name,
-                "unique_id": t.unique_id,
-                "resource_type": t.resource_type,
-                "failure_class": t.failure_class,
-                "found_by": t.found_by,
-            }
+    details = OwnerDetails(
+        owners=tuple(OwnerEntry(**o) for o in owners),
+        downstream=_downstream(targets, project),
+        failed_nodes=tuple(
+            FailedNode(name=t.name, unique_id=t.unique_id, resource_type=t.resource_type,
+                       failure_class=t.failure_class, found_by=t.found_by)
             for t in targets
-        ],
-        "targets_looked_in": targets_looked_in,
-    }
-    status = FindingStatus.OK if declared else FindingStatus.EMPTY
-    return Finding(
-        specialist=_SPECIALIST,
-        status=status,
-        summary=_cut(summary, 1_000),
+        ),
+        targets_looked_in=tuple(targets_looked_in),
+    )
+    return OwnerFinding(
+        status=FindingStatus.OK if declared else FindingStatus.EMPTY,
+        summary=_cut("; ".join(_owner_parts(declared) + no_owner), 1_000),
         details=details,
         evidence=tuple(evidence[:50]),
     )
 
 
-def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, Any]:
+def _owner_parts(declared: list[dict[str, Any]]) -> list[str]:
+    """One part per owner (``fct_orders, dim_x → <@U1> (manifest:config.meta.owner)``), so each
+    mention appears once and the report can show it live exactly once."""
+    grouped: dict[str, tuple[list[str], list[str], bool]] = {}
+    for o in declared:
+        models, sources, _ = grouped.setdefault(o["slack"] or o["owner"], ([], [], bool(o["slack"])))
+        models += [o["model"]] if o["model"] not in models else []
+        sources += [o["source"]] if o["source"] not in sources else []
+    not_pinged = ", not a Slack mention: not pinged"
+    return [f"{', '.join(models)} → {who} ({', '.join(sources)}{'' if is_mention else not_pinged})"
+            for who, (models, sources, is_mention) in grouped.items()]
+
+
+def _unavailable(reason: str) -> OwnerFinding:
+    return OwnerFinding(status=FindingStatus.UNAVAILABLE, summary=reason[:1_000])
+
+
+def _downstream(targets: list[FailedTarget], project: Project) -> Downstream:
     models: list[str] = []
     exposures: list[str] = []
     if project.manifest is not None:
@@ -227,7 +213,7 @@ def _downstream(targets: list[FailedTarget], project: Project) -> dict[str, Any]
                 models += [m for m in impact["models"] if m not in models]
                 exposures += [e for e in impact["exposures"] if e not in exposures]
     # from_manifest: whether empty lists mean "no dependents" or "could not tell" (no manifest)
-    return {"models": models, "exposures": exposures, "from_manifest": project.manifest is not None}
+    return Downstream(models=tuple(models), exposures=tuple(exposures), from_manifest=project.manifest is not None)
 
 
 def _escape(text: str) -> str:

@@ -69,10 +69,8 @@ def profile_queries_command(
 
 def json_row(profile: QueryProfile) -> dict[str, object]:
     """The ``--json`` shape of one query."""
-    full = profile.to_json()
-    return {
-        k: full[k] for k in ("query_id", "model", "status", "elapsed_ms", "error", "diagnosis", "blocked_by")
-    }
+    return profile.to_detail().model_dump(
+        mode="json", include={"query_id", "model", "status", "elapsed_ms", "error", "diagnosis", "blocked_by"})
 
 
 def render_table(profiles: list[QueryProfile], *, console: Console) -> None:

@@ -2,17 +2,14 @@
 
 ``profile_queries`` ranks what a source returns (failed first, then by elapsed time) and keeps the
 top N, streaming: a 100,000-row history is never held in memory at once. ``profile_incident`` is the
-specialist: it turns an Incident into a Finding and never raises into the chord.
+specialist: it turns an Incident into a QueryFinding.
 """
 
 from __future__ import annotations
 
 import heapq
-import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-
-from pydantic import JsonValue
 
 from query_profiler.attribution import UNATTRIBUTED, model_for
 from query_profiler.deadline import call_with_deadline
@@ -20,7 +17,7 @@ from query_profiler.diagnosis import diagnose, duration, has_signal
 from query_profiler.lineage import related_models as manifest_neighbours
 from query_profiler.records import QueryProfile, QueryRecord, QueryStatus
 from query_profiler.sources import QueryHistorySource, make_source
-from shared.contracts import Evidence, Finding, FindingStatus, Incident, Specialist
+from shared.contracts import Evidence, FindingStatus, Incident, QueryDetails, QueryFinding
 from shared.errors import IncidentCommanderError
 from shared.redact import clean
 from shared.settings import Settings
@@ -128,11 +125,15 @@ def to_profile(record: QueryRecord, model: str) -> QueryProfile:
     )
 
 
-def profile_incident(incident: Incident, settings: Settings) -> Finding:
-    """The query_profiler specialist's finding for ``incident``: UNAVAILABLE with a reason, never a raise."""
-    started = time.monotonic()
+def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
+    """The query_profiler specialist's finding for ``incident``.
+
+    A source that cannot be read (our errors: unreachable, refused, timed out) gives an UNAVAILABLE
+    finding with the reason; anything unexpected is raised to the specialist task, the one layer
+    that catches the rest and times the call.
+    """
     if settings.warehouse_url is None:
-        return Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.EMPTY, summary=NO_WAREHOUSE)
+        return QueryFinding(status=FindingStatus.EMPTY, summary=NO_WAREHOUSE)
     trigger = incident.trigger
     failed_at = trigger.failed_at if trigger.failed_at.tzinfo else trigger.failed_at.replace(tzinfo=UTC)
     start, end = failed_at - INCIDENT_LOOKBACK, failed_at + INCIDENT_LOOKAHEAD
@@ -160,37 +161,29 @@ def profile_incident(incident: Incident, settings: Settings) -> Finding:
 
     try:
         kind, scope, profiles = call_with_deadline(read, timeout_s=budget_s * DEADLINE_SHARE)
-    except Exception as exc:  # a specialist degrades rather than failing the chord (STYLE.md, practice 11)
-        return Finding.unavailable(Specialist.QUERY_PROFILER, _reason(exc), elapsed_ms=monotonic_ms(started))
-    details: dict[str, JsonValue] = {
-        "queries": [p.to_json() for p in profiles],
-        "source": kind,
-        "scope": scope,
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "model": trigger.model,
-        "related_models": list[JsonValue](sorted(related or ())),
-    }
-    if notes:
-        details["notes"] = [clean(n, 1_000) for n in notes]
+    except IncidentCommanderError as exc:  # the source's own errors, mapped once at its adapter
+        return QueryFinding(status=FindingStatus.UNAVAILABLE, summary=_reason(exc))
+    details = QueryDetails(
+        queries=tuple(p.to_detail() for p in profiles),
+        source=kind,
+        scope="model" if scope == "model" else "window",
+        window_start=start,
+        window_end=end,
+        model=trigger.model,
+        related_models=tuple(sorted(related or ())),
+        not_used=tuple(clean(n, 1_000) or "" for n in notes),
+    )
     if not profiles:
         empty = f"no failed or slow queries in {kind} query history for the incident window"
-        return Finding(
-            specialist=Specialist.QUERY_PROFILER,
-            status=FindingStatus.EMPTY,
-            details=details,
-            summary=clean("; ".join([empty, *notes]), 1_000) or empty,
-            elapsed_ms=monotonic_ms(started),
-        )
-    return Finding(
-        specialist=Specialist.QUERY_PROFILER,
+        return QueryFinding(status=FindingStatus.EMPTY, details=details,
+                            summary=clean("; ".join([empty, *notes]), 1_000) or empty)
+    return QueryFinding(
         status=FindingStatus.OK,
         summary=clean(summary_line(profiles), 1_000) or "",
         details=details,
         evidence=tuple(
             Evidence(source="query_history", text=clean(evidence_line(p), 2_000) or "") for p in profiles
         ),
-        elapsed_ms=monotonic_ms(started),
     )
 
 
@@ -217,13 +210,3 @@ def evidence_line(profile: QueryProfile) -> str:
         f"{profile.diagnosis}"
     )
     return f"{line} | {profile.query_text}" if profile.query_text else line
-
-
-def since(window: timedelta, *, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The window [now - window, now]."""
-    end = now or datetime.now(UTC)
-    return end - window, end
-
-
-def monotonic_ms(started: float) -> float:
-    return (time.monotonic() - started) * 1000

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+
+from shared.contracts import QueryDetail
 
 # Marks the profiler's own statements so that it never reports itself (pg_stat_statements, Snowflake).
 OWN_QUERY_MARKER = "incident-commander:query_profiler"
@@ -84,16 +85,16 @@ class QueryProfile:
     started_at: datetime | None
     query_text: str  # redacted and truncated
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON shape of ``Finding.details["queries"][i]``."""
-        return {
-            "query_id": self.query_id,
-            "model": self.model,
-            "status": self.status.value,
-            "elapsed_ms": round(self.elapsed_ms, 1),
-            "error": self.error,
-            "diagnosis": self.diagnosis,
-            "blocked_by": self.blocked_by,
-            "warehouse": self.warehouse,
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-        }
+    def to_detail(self) -> QueryDetail:
+        """This profile as ``QueryDetails.queries[i]`` (the query text stays in the evidence)."""
+        return QueryDetail(
+            query_id=self.query_id,
+            model=self.model,
+            status=self.status.value,
+            elapsed_ms=round(self.elapsed_ms, 1),
+            error=self.error,
+            diagnosis=self.diagnosis,
+            blocked_by=self.blocked_by,
+            warehouse=self.warehouse,
+            started_at=self.started_at,
+        )

@@ -2,18 +2,19 @@
 
 import shared.worker_boot  # noqa: F401  (signal handlers)
 from query_profiler.profiler import profile_incident
-from shared.celery_app import TaskName, make_app
-from shared.contracts import Finding, Incident, Specialist
+from shared.celery_app import make_app
+from shared.contracts import Incident, QueryFinding, Specialist
 from shared.runtime import Runtime
 from shared.specialist_task import register_specialist
+from shared.specialists import SPECIALISTS
 
 app = make_app("query_profiler")
 
 
-def _service(incident: Incident, runtime: Runtime) -> Finding:
+def _service(incident: Incident, runtime: Runtime) -> QueryFinding:
     return profile_incident(incident, runtime.settings)
 
 
 profile_queries = register_specialist(
-    app, specialist=Specialist.QUERY_PROFILER, task_name=TaskName.PROFILE_QUERIES, service=_service
+    app, spec=SPECIALISTS.get(Specialist.QUERY_PROFILER), service=_service
 )

@@ -2,7 +2,8 @@
 
 Every service builds its worker app here (``make_app``) and registers only its own tasks, so a
 worker for one queue never imports another service's code. Services call each other by task
-name (``TaskName``), routed to one queue per service by ``TASK_ROUTES``.
+name, routed to one queue per service by ``task_routes()``: the commander's tasks by
+``TaskName``, each specialist's from the one table in ``shared.specialists``.
 """
 
 from __future__ import annotations
@@ -13,32 +14,30 @@ from celery import Celery
 
 from shared import wire
 from shared.settings import Settings, get_settings
+from shared.specialists import SPECIALISTS
 
-
-class Queue(StrEnum):
-    COMMANDER = "commander"
-    LOG_ANALYZER = "log_analyzer"
-    QUERY_PROFILER = "query_profiler"
-    OWNER_NOTIFIER = "owner_notifier"
+COMMANDER_QUEUE = "commander"
 
 
 class TaskName(StrEnum):
+    """The commander's tasks; the specialists' are in ``shared.specialists.SPECIALISTS``."""
+
     TRIAGE = "pic.commander.triage"
     COMPOSE_REPORT = "pic.commander.compose_report"
     REPORT_CHORD_FAILURE = "pic.commander.report_chord_failure"
     FINALIZE_OVERDUE = "pic.commander.finalize_overdue"
     DELIVER = "pic.commander.deliver"
-    ANALYZE_LOGS = "pic.log_analyzer.analyze_logs"
-    PROFILE_QUERIES = "pic.query_profiler.profile_queries"
-    NOTIFY_OWNERS = "pic.owner_notifier.notify_owners"
 
 
-TASK_ROUTES = {
-    "pic.commander.*": {"queue": Queue.COMMANDER.value},
-    "pic.log_analyzer.*": {"queue": Queue.LOG_ANALYZER.value},
-    "pic.query_profiler.*": {"queue": Queue.QUERY_PROFILER.value},
-    "pic.owner_notifier.*": {"queue": Queue.OWNER_NOTIFIER.value},
-}
+def queues() -> tuple[str, ...]:
+    """Every queue, one worker each: the commander's, then one per registered specialist."""
+    return (COMMANDER_QUEUE, *(spec.queue for spec in SPECIALISTS))
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Task name -> queue, derived from the registry (read when an app is configured)."""
+    return {"pic.commander.*": {"queue": COMMANDER_QUEUE},
+            **{spec.task: {"queue": spec.queue} for spec in SPECIALISTS}}
 
 # A message un-acked this long is redelivered (worker host lost). It must exceed the longest
 # task (hard limit) and the longest countdown (the report deadline), or tasks run twice.
@@ -62,8 +61,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "result_accept_content": ["json"],
-        "task_routes": TASK_ROUTES,
-        "task_default_queue": Queue.COMMANDER.value,
+        "task_routes": task_routes(),
+        "task_default_queue": COMMANDER_QUEUE,
         # Ack after the task ran; a dead child is retried a bounded number of times (celery 5.7),
         # not rejected back to the queue forever (a poison task would loop).
         "task_acks_late": True,

@@ -6,20 +6,38 @@ worker that meets a message from a newer producer rejects it with a clear error 
 misreading it.
 
     Trigger  --(commander queue)-->  Incident  --(chord header)-->  Finding x3  -->  Report
+
+A finding is one of a discriminated union keyed by ``specialist``: each built-in specialist has
+its own typed ``details`` (``LogDetails``, ``QueryDetails``, ``OwnerDetails``), so the composer
+and the formatter read attributes, never keys. Findings and reports are at schema version 2
+(typed details); a version-1 finding meets an error that names its version.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from shared.redact import redact, redact_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # triggers and incidents
+FINDING_SCHEMA_VERSION: Literal[2] = 2  # findings and reports: typed details since version 2
 
 # What Airflow allows in dag and task ids (KEY_REGEX ^[\w.-]+$: Unicode letters, digits, _ . -).
 # Ids become folder names (dag_id=…/task_id=…), so ids made only of dots ('.', '..') are refused too.
@@ -114,26 +132,214 @@ class Evidence(_Frozen):
     text: Redacted = Field(max_length=2_000)
 
 
-class Finding(_Frozen):
-    """What one specialist found; ``details`` is specialist-specific and documented in its README."""
+# A Slack mention we may insert live: a user (<@U123>, <@W123>) or a user group
+# (<!subteam^S123>). The one pattern: the owner notifier resolves owners to it and the formatter
+# inserts nothing else unescaped. Labels (<!subteam^S1|name>) are dropped by the resolver.
+MENTION_PATTERN = re.compile(r"<@[UW][A-Z0-9]+>|<!subteam\^[A-Z0-9]+>")
 
-    schema_version: Literal[1] = 1
-    specialist: Specialist
+
+def _mention(value: str) -> str:
+    if not MENTION_PATTERN.fullmatch(value):
+        raise ValueError("not a Slack user or user-group mention (<@U…>, <@W…>, <!subteam^S…>)")
+    return value
+
+
+SlackMention = Annotated[str, AfterValidator(_mention)]
+
+
+# ── What each specialist found: typed details, one model per specialist ──────────────────────────
+
+
+class LogDetails(_Frozen):
+    """The log analyzer's details: the failing step, its class and where it was read."""
+
+    error_class: str | None = None  # a log_analyzer ErrorClass value: invalid_identifier, timeout, ...
+    failed_node: Redacted | None = None  # the dbt node id, e.g. model.hourly_marts.fct_orders
+    root_cause: Redacted | None = None
+    skipped: tuple[Redacted, ...] = ()  # dbt nodes skipped because of the failure
+    runbook: Redacted | None = None  # the catalog's next step for this error class
+    step: Redacted | None = None  # the signature (or template) that decided the class
+    source: Redacted | None = None  # the log actually read
+    not_used: tuple[Redacted, ...] = ()  # locations refused or skipped, one line each, with why
+
+
+class QueryDetail(_Frozen):
+    """One ranked warehouse query (redacted, diagnosed, attributed to a dbt model)."""
+
+    query_id: Redacted
+    model: Redacted
+    status: str  # failed, blocked, queued, running, idle_in_transaction, succeeded, aggregate, unknown
+    elapsed_ms: float = 0.0
+    error: Redacted | None = None
+    diagnosis: Redacted = ""
+    blocked_by: Redacted | None = None
+    warehouse: Redacted | None = None
+    started_at: datetime | None = None
+
+
+class QueryDetails(_Frozen):
+    """The query profiler's details: the queries it ranked and the window it searched."""
+
+    queries: tuple[QueryDetail, ...] = ()
+    source: str | None = None  # snowflake, postgres, file
+    scope: Literal["model", "window"] | None = None  # matched by the model's lineage, or by time only
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    model: Redacted | None = None
+    related_models: tuple[Redacted, ...] = ()
+    not_used: tuple[Redacted, ...] = ()  # what was there but not used (an oversized manifest, ...), with why
+
+
+class OwnerEntry(_Frozen):
+    """One declared owner (or the lack of one) of one failed node."""
+
+    model: Redacted
+    unique_id: Redacted | None = None
+    failed_node: Redacted
+    owner: Redacted | None = None  # the declared string, as written (None: no owner declared)
+    source: Redacted | None = None  # where it was declared: manifest:config.meta.owner, a YAML path, ...
+    slack: SlackMention | None = None  # the mention it resolved to, else None (never a guess)
+    resolved_by: str | None = None  # as_given, user_directory, owners_file, none
+    note: Redacted | None = None  # why there is no mention, or what happened to the ping
+    looked_in: tuple[Redacted, ...] = ()
+    pinged: bool = False
+
+
+class FailedNode(_Frozen):
+    name: Redacted
+    unique_id: Redacted | None = None
+    resource_type: str = "model"
+    failure_class: Redacted | None = None
+    found_by: str  # trigger.model, run_results.json, sources.json, task_id
+
+
+class Downstream(_Frozen):
+    """What depends on the failed nodes, by name, from the manifest."""
+
+    models: tuple[Redacted, ...] = ()
+    exposures: tuple[Redacted, ...] = ()
+    from_manifest: bool = False  # whether empty lists mean "no dependents" or "could not tell"
+
+
+class OwnerDetails(_Frozen):
+    """The owner notifier's details: who owns what failed, who was pinged, what it blocks."""
+
+    owners: tuple[OwnerEntry, ...] = ()
+    downstream: Downstream = Downstream()
+    failed_nodes: tuple[FailedNode, ...] = ()
+    targets_looked_in: tuple[Redacted, ...] = ()
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        """The owners' Slack mentions, each once, in order."""
+        return tuple(dict.fromkeys(o.slack for o in self.owners if o.slack))
+
+
+def _readable_version(data: Any, what: str) -> Any:
+    """``data`` unchanged, or a clear error when it is of another schema version than ours."""
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version is not None and version != FINDING_SCHEMA_VERSION:
+        raise ValueError(f"{what} schema_version {version!r} is not readable here: this version reads "
+                         f"{FINDING_SCHEMA_VERSION} only (upgrade the older workers or drain their queues)")
+    return data
+
+
+class _FindingBase(_Frozen):
+    """What one specialist found. Subclasses fix ``specialist`` and type ``details``."""
+
+    schema_version: Literal[2] = FINDING_SCHEMA_VERSION
     status: FindingStatus
     summary: Redacted = Field(max_length=1_000)  # one line, plain text (escaped when rendered)
-    details: dict[str, JsonValue] = Field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
     elapsed_ms: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_version(cls, data: Any) -> Any:
+        return _readable_version(data, "finding")
+
+
+class LogFinding(_FindingBase):
+    specialist: Literal[Specialist.LOG_ANALYZER] = Specialist.LOG_ANALYZER
+    details: LogDetails = LogDetails()
+
+
+class QueryFinding(_FindingBase):
+    specialist: Literal[Specialist.QUERY_PROFILER] = Specialist.QUERY_PROFILER
+    details: QueryDetails = QueryDetails()
+
+
+class OwnerFinding(_FindingBase):
+    specialist: Literal[Specialist.OWNER_NOTIFIER] = Specialist.OWNER_NOTIFIER
+    details: OwnerDetails = OwnerDetails()
+
+
+class OtherFinding(_FindingBase):
+    """A specialist added to the registry (``shared.specialists``) without a details model of its own."""
+
+    specialist: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("specialist")
+    @classmethod
+    def _not_built_in(cls, value: str) -> str:
+        if value in Specialist.__members__.values():
+            raise ValueError(f"{value} findings have their own model")
+        return value
 
     @field_validator("details")
     @classmethod
     def _redacted_details(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
         return redact_json(value)  # type: ignore[return-value]  # a dict in, a dict out
 
-    @classmethod
-    def unavailable(cls, specialist: Specialist, reason: str, *, elapsed_ms: float = 0.0) -> Finding:
-        return cls(specialist=specialist, status=FindingStatus.UNAVAILABLE, summary=reason[:1_000],
-                   elapsed_ms=elapsed_ms)
+
+_TYPED: dict[str, type[_FindingBase]] = {
+    Specialist.LOG_ANALYZER.value: LogFinding,
+    Specialist.QUERY_PROFILER.value: QueryFinding,
+    Specialist.OWNER_NOTIFIER.value: OwnerFinding,
+}
+
+
+def _finding_tag(value: Any) -> str:
+    name = value.get("specialist") if isinstance(value, dict) else getattr(value, "specialist", None)
+    return str(name) if str(name) in _TYPED else "other"
+
+
+# Any specialist's finding, told apart by ``specialist`` (a discriminated union).
+Finding = Annotated[
+    Annotated[LogFinding, Tag(Specialist.LOG_ANALYZER.value)]
+    | Annotated[QueryFinding, Tag(Specialist.QUERY_PROFILER.value)]
+    | Annotated[OwnerFinding, Tag(Specialist.OWNER_NOTIFIER.value)]
+    | Annotated[OtherFinding, Tag("other")],
+    Discriminator(_finding_tag),
+]
+_FINDING: TypeAdapter[Finding] = TypeAdapter(Finding)
+AnyFinding = LogFinding | QueryFinding | OwnerFinding | OtherFinding
+F = TypeVar("F", LogFinding, QueryFinding, OwnerFinding)
+
+
+def parse_finding(data: Any) -> AnyFinding:
+    """A finding from its JSON dict; ValidationError names the problem (an old schema version too)."""
+    return _FINDING.validate_python(data)
+
+
+def parse_finding_json(raw: str | bytes) -> AnyFinding:
+    return _FINDING.validate_json(raw)
+
+
+def unavailable(specialist: str, reason: str, *, elapsed_ms: float = 0.0) -> AnyFinding:
+    """The finding of a specialist that could not look: an error, a time-out, a dead worker."""
+    return parse_finding({"specialist": str(specialist), "status": FindingStatus.UNAVAILABLE.value,
+                          "summary": reason[:1_000], "elapsed_ms": elapsed_ms})
+
+
+def pick(findings: Mapping[str, AnyFinding], kind: type[F], *, missing: str = "no result") -> F:
+    """The finding of ``kind``'s specialist in ``findings``, or an unavailable one saying ``missing``."""
+    name = kind.model_fields["specialist"].default
+    found = findings.get(name)
+    if isinstance(found, kind):
+        return found
+    return kind(status=FindingStatus.UNAVAILABLE, summary=missing[:1_000])
 
 
 class ReportStatus(StrEnum):
@@ -144,7 +350,7 @@ class ReportStatus(StrEnum):
 class Report(_Frozen):
     """The composed incident post: ROOT CAUSE / IMPACT / OWNER / NEXT ACTION."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = FINDING_SCHEMA_VERSION
     incident_id: str
     trigger: Trigger
     status: ReportStatus
@@ -156,6 +362,15 @@ class Report(_Frozen):
     rerun_command: Redacted | None = None
     findings: tuple[Finding, ...]
     composed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_version(cls, data: Any) -> Any:
+        return _readable_version(data, "report")
+
+    def finding(self, kind: type[F]) -> F | None:
+        """This report's finding of ``kind`` (``OwnerFinding``, ...), or None."""
+        return next((f for f in self.findings if isinstance(f, kind)), None)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -13,15 +13,19 @@ operations, so the commander and the specialists stay stateless:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from pydantic import ValidationError
 
-from shared.contracts import Finding, Incident, Report, Specialist, dump
+from shared.contracts import AnyFinding, Incident, Report, dump, parse_finding_json
 from shared.redact import clean, redact_json
+
+log = logging.getLogger(__name__)
 
 _PREFIX = "pic"
 _EVENTS_MAXLEN = 200
@@ -123,16 +127,24 @@ class IncidentStore:
         self._r.delete(f"{_PREFIX}:once:{marker}")
 
     # -- findings, report and the event stream ------------------------------------------------
-    def record_finding(self, incident_id: str, finding: Finding) -> None:
+    def record_finding(self, incident_id: str, finding: AnyFinding) -> None:
         key = f"{_PREFIX}:findings:{incident_id}"
         payload = json.dumps(dump(finding))
-        self._r.hset(key, finding.specialist.value, payload)
+        self._r.hset(key, str(finding.specialist), payload)
         self._r.expire(key, self._ttl_s)
         self.publish(incident_id, "finding", payload)
 
-    def findings(self, incident_id: str) -> dict[Specialist, Finding]:
-        raw = self._r.hgetall(f"{_PREFIX}:findings:{incident_id}")
-        return {Specialist(_text(k) or ""): Finding.model_validate_json(v) for k, v in raw.items()}
+    def findings(self, incident_id: str) -> dict[str, AnyFinding]:
+        """The findings recorded so far, by specialist; one that cannot be read (an older schema
+        version) is left out and logged: its specialist is then reported unavailable."""
+        found: dict[str, AnyFinding] = {}
+        for key, value in self._r.hgetall(f"{_PREFIX}:findings:{incident_id}").items():
+            try:
+                found[_text(key) or ""] = parse_finding_json(value)
+            except ValidationError as exc:
+                log.error("%s: a stored %s finding is unreadable: %s", incident_id, _text(key),
+                          "; ".join(e["msg"] for e in exc.errors())[:500])
+        return found
 
     def record_report(self, incident_id: str, report: Report) -> None:
         payload = json.dumps(dump(report))

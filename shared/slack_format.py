@@ -38,13 +38,16 @@ left, prose needs no fence defusing. Not formatting, and left alone: emoji codes
 bare URLs (Slack links them, we never unfurl), and "@here" as plain text (see ``escape``).
 
 The only markup left live is what we build ourselves: the section headings and labels
-(``*ROOT CAUSE*``, ``*dag*``), and Slack mentions taken from the owner finding's
-``details["owners"][i]["slack"]``, each of which must fullmatch ``MENTION`` before it is inserted.
+(``*ROOT CAUSE*``, ``*dag*``), and the Slack mentions of the owner finding
+(``OwnerDetails.mentions``, typed ``SlackMention``: each fullmatches ``MENTION_PATTERN``). In
+the report's OWNER section each of them is live where the owner notifier's summary names it
+(and added at the end if a cut removed it), never escaped; in the owner notifier's thread reply
+it is replaced by the owner as declared, since the ping in the thread already notifies.
 
-Size limits (ENGINEERING.md section 7): section text <= 3000, at most 50 blocks, header text
-<= 150, and under ~12,000 characters of block text in all (bolt-js #2509 saw
-``msg_blocks_too_long`` near 13k); over budget, the longest sections are cut first and the
-headings stay.
+Size limits (slack-sdk's Block Kit validators and Slack's "Blocks" reference): section text
+<= 3000, at most 50 blocks, header text <= 150; and under ~12,000 characters of block text in
+all (slackapi/bolt-js #2509 got ``msg_blocks_too_long`` near 13k, below the documented limits).
+Over budget, the longest sections are cut first and the headings stay.
 """
 
 from __future__ import annotations
@@ -52,8 +55,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.contracts import Evidence, Finding, FindingStatus, Incident, Report, ReportStatus, Specialist
+from shared.contracts import (
+    MENTION_PATTERN,
+    AnyFinding,
+    Evidence,
+    FindingStatus,
+    Incident,
+    OwnerFinding,
+    Report,
+    ReportStatus,
+)
 from shared.redact import redact
+from shared.specialists import SPECIALISTS
 
 Block = dict[str, Any]
 
@@ -66,11 +79,6 @@ MAX_EVIDENCE_LINES = 5
 MAX_EVIDENCE_LINE_CHARS = 400
 MARKER = " …[truncated]"
 
-# A user (<@U123>, <@W123>) or a user group (<!subteam^S123>); nothing else is ever unescaped.
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<!subteam\^[A-Z0-9]+>")
-
-_LABELS = {Specialist.LOG_ANALYZER: "Log analyzer", Specialist.QUERY_PROFILER: "Query profiler",
-           Specialist.OWNER_NOTIFIER: "Owner notifier"}
 _STATUS_ICONS = {FindingStatus.OK: ":white_check_mark:", FindingStatus.EMPTY: ":white_circle:",
                  FindingStatus.UNAVAILABLE: ":warning:"}
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -101,6 +109,9 @@ def truncate(text: str, limit: int, *, marker: str = MARKER) -> str:
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
+    live = cut.rfind("<")  # escaped text has no '<': this opens a live mention, never cut in half
+    if live != -1 and ">" not in cut[live:]:
+        cut = cut[:live]
     return cut.rstrip("_") + marker
 
 
@@ -224,7 +235,7 @@ def opening_blocks(incident: Incident) -> tuple[str, list[Block]]:
     blocks = [
         _header(f"{label} · Triage in progress"),
         _section("\n".join(lines)),
-        _context(f"{label} · log analyzer, query profiler and owner notifier are looking; "
+        _context(f"{label} · {_looking()} looking; "
                  "their findings arrive in this thread and this message becomes the report."),
     ]
     text = truncate(f"{label}: triage in progress for {_dotted(incident)} "
@@ -232,18 +243,34 @@ def opening_blocks(incident: Incident) -> tuple[str, list[Block]]:
     return text, blocks
 
 
+def _looking() -> str:
+    """"log analyzer, query profiler and owner notifier are", from the registry."""
+    labels = [spec.label.lower() for spec in SPECIALISTS]
+    if len(labels) == 1:
+        return f"{labels[0]} is"
+    return f"{', '.join(labels[:-1])} and {labels[-1]} are"
+
+
 def owner_mentions(report: Report) -> list[str]:
-    """Validated Slack mentions from the owner finding (``details["owners"][i]["slack"]``), deduplicated."""
-    mentions: list[str] = []
-    for finding in report.findings:
-        if finding.specialist is not Specialist.OWNER_NOTIFIER or finding.status is not FindingStatus.OK:
-            continue
-        owners = finding.details.get("owners")
-        for owner in owners if isinstance(owners, list) else []:
-            mention = owner.get("slack") if isinstance(owner, dict) else None
-            if isinstance(mention, str) and MENTION.fullmatch(mention) and mention not in mentions:
-                mentions.append(mention)
-    return mentions[:10]
+    """The owner finding's Slack mentions (``OwnerDetails.mentions``), when it found owners."""
+    owners = report.finding(OwnerFinding)
+    if owners is None or owners.status is not FindingStatus.OK:
+        return []
+    return list(owners.details.mentions[:10])
+
+
+def _with_live_mentions(text: str, mentions: list[str]) -> str:
+    """Prose, except the given mentions where the text names them: those stay live."""
+    pieces = re.split(f"({MENTION_PATTERN.pattern})", text)
+    return "".join(p if i % 2 and p in mentions else untrusted_prose(p) for i, p in enumerate(pieces))
+
+
+def _without_mentions(text: str, finding: AnyFinding) -> str:
+    """The owner finding's mentions replaced by the owner as declared (for its thread reply)."""
+    if not isinstance(finding, OwnerFinding):
+        return text
+    declared = {o.slack: o.owner for o in finding.details.owners if o.slack and o.owner}
+    return MENTION_PATTERN.sub(lambda m: declared.get(m.group(0), "a Slack user"), text)
 
 
 def _next_action(report: Report) -> str:
@@ -260,10 +287,12 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     label = _incident_label(report.incident_id)
     degraded = report.status is ReportStatus.DEGRADED
     title = f"{label} · Triage {'degraded' if degraded else 'complete'}"
-    mention_line = " ".join(owner_mentions(report))
-    reserved = [0, 0, len(mention_line) + 1 if mention_line else 0, 0]  # the mentions are never cut
+    mentions = owner_mentions(report)
+    # The mentions are never lost to a cut: room is kept to add back any that a cut removed.
+    reserved = [0, 0, len(" ".join(mentions)) + 1 if mentions else 0, 0]
     headings = ["*ROOT CAUSE*\n", "*IMPACT*\n", "*OWNER*\n", "*NEXT ACTION*\n"]
-    bodies = [*(untrusted_prose(b) for b in (report.root_cause, report.impact, report.owner)), _next_action(report)]
+    bodies = [untrusted_prose(report.root_cause), untrusted_prose(report.impact),
+              _with_live_mentions(report.owner, mentions), _next_action(report)]
     bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r)
               for h, b, r in zip(headings, bodies, reserved, strict=True)]
 
@@ -271,11 +300,13 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     unavailable = [f for f in report.findings if f.status is FindingStatus.UNAVAILABLE]
     if unavailable:
         context_parts.append(":warning: unavailable: " + "; ".join(
-            f"{_LABELS[f.specialist].lower()} ({truncate(untrusted_prose(f.summary), 200)})" for f in unavailable))
+            f"{SPECIALISTS.label(f.specialist).lower()} ({truncate(untrusted_prose(f.summary), 200)})"
+            for f in unavailable))
     fixed = len(title) + sum(map(len, headings)) + sum(reserved) + sum(map(len, context_parts))
     bodies = fit_sections(bodies, MAX_TOTAL_CHARS - fixed)
-    if mention_line:
-        bodies[2] = f"{bodies[2]}\n{mention_line}" if bodies[2] else mention_line
+    cut_off = " ".join(m for m in mentions if m not in bodies[2])
+    if cut_off:
+        bodies[2] = f"{bodies[2]}\n{cut_off}" if bodies[2] else cut_off
 
     blocks = [_header(title), *(_section(h + b) for h, b in zip(headings, bodies, strict=True)),
               {"type": "divider"}, _context(*context_parts)]
@@ -285,10 +316,10 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     return text, fit_blocks(blocks)
 
 
-def _timings(findings: tuple[Finding, ...]) -> str:
+def _timings(findings: tuple[AnyFinding, ...]) -> str:
     if not findings:
         return "no specialist reported"
-    return " · ".join(f"{_LABELS[f.specialist].lower()} {f.status.value} {f.elapsed_ms:.0f} ms"
+    return " · ".join(f"{SPECIALISTS.label(f.specialist).lower()} {f.status.value} {f.elapsed_ms:.0f} ms"
                       for f in findings)
 
 
@@ -298,11 +329,11 @@ def _evidence_line(evidence: Evidence) -> str:
     return truncate(untrusted_code(f"{where}  {flat}"), MAX_EVIDENCE_LINE_CHARS)
 
 
-def update_blocks(finding: Finding) -> tuple[str, list[Block]]:
+def update_blocks(finding: AnyFinding) -> tuple[str, list[Block]]:
     """The short thread reply a specialist posts when it finishes."""
-    label = _LABELS[finding.specialist]
+    label = SPECIALISTS.label(finding.specialist)
     icon = _STATUS_ICONS[finding.status]
-    summary = truncate(untrusted_prose(finding.summary), 1_500)
+    summary = truncate(untrusted_prose(_without_mentions(finding.summary, finding)), 1_500)
     blocks = [_section(f"{icon} *{label}* · {finding.status.value} · {finding.elapsed_ms:.0f} ms\n{summary}")]
     shown = finding.evidence[:MAX_EVIDENCE_LINES]
     if shown:

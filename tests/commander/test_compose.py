@@ -5,7 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from commander.compose import compose
-from shared.contracts import Finding, FindingStatus, Incident, ReportStatus, Specialist, Trigger
+from shared.contracts import (
+    Downstream,
+    FindingStatus,
+    Incident,
+    LogDetails,
+    LogFinding,
+    OwnerDetails,
+    OwnerFinding,
+    QueryDetail,
+    QueryDetails,
+    QueryFinding,
+    ReportStatus,
+    Specialist,
+    Trigger,
+    unavailable,
+)
 
 TRIGGER = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id="scheduled__2026-11-23T03:00:00+00:00",
                   logical_date=datetime(2026, 11, 23, 3, tzinfo=UTC),
@@ -13,19 +28,21 @@ TRIGGER = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id="scheduled
                             "The command returned a non-zero exit code 1.")
 INCIDENT = Incident(incident_id="INC-20261123-0001", trigger=TRIGGER, channel="C1", thread_ts="1.1")
 
-LOG = Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK,
-              summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
-              details={"error_class": "invalid_identifier", "failed_node": "model.hourly_marts.fct_orders",
-                       "skipped": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
-                       "runbook": "Fix the column reference (renamed or dropped upstream?) and re-run."})
-QUERIES = Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK,
-                  summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
-                  details={"queries": [{"query_id": "01b2", "status": "failed", "diagnosis": "failed: 000904"}]})
-OWNERS = Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK,
-                 summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
-                 details={"downstream": {
-                     "models": ["model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"],
-                     "exposures": ["exposure.hourly_marts.revenue_dashboard"], "from_manifest": True}})
+LOG = LogFinding(status=FindingStatus.OK,
+                 summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
+                 details=LogDetails(error_class="invalid_identifier", failed_node="model.hourly_marts.fct_orders",
+                                    skipped=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
+                                    runbook="Fix the column reference (renamed or dropped upstream?) and re-run."))
+QUERIES = QueryFinding(status=FindingStatus.OK, summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
+                       details=QueryDetails(queries=(QueryDetail(query_id="01b2", model="fct_orders", status="failed",
+                                                                 diagnosis="failed: 000904"),)))
+OWNERS = OwnerFinding(status=FindingStatus.OK, summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
+                      details=OwnerDetails(downstream=Downstream(
+                          models=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
+                          exposures=("exposure.hourly_marts.revenue_dashboard",), from_manifest=True)))
+SLOW = QueryFinding(status=FindingStatus.OK, summary="orders_daily queued 40 s",
+                    details=QueryDetails(queries=(QueryDetail(query_id="01b3", model="orders_daily", status="queued",
+                                                              diagnosis="queued 40 s: the warehouse is overloaded"),)))
 
 
 def test_complete_report_has_the_four_sections() -> None:
@@ -53,7 +70,7 @@ def test_missing_specialists_are_named_unavailable_and_the_report_still_comes() 
 
 
 def test_unavailable_owner_is_said_plainly() -> None:
-    owners = Finding.unavailable(Specialist.OWNER_NOTIFIER, "DBT_PROJECT_DIR is not set")
+    owners = unavailable(Specialist.OWNER_NOTIFIER, "DBT_PROJECT_DIR is not set")
     report = compose(INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: QUERIES,
                                 Specialist.OWNER_NOTIFIER: owners})
     assert report.owner == "Owner lookup unavailable: DBT_PROJECT_DIR is not set"
@@ -67,10 +84,22 @@ def test_no_logical_date_gives_a_ui_rerun_hint() -> None:
 
 
 def test_impact_does_not_claim_no_dependents_when_it_could_not_look() -> None:
-    no_manifest = OWNERS.model_copy(update={"details": {"downstream": {"models": [], "exposures": [],
-                                                                        "from_manifest": False}}})
-    looked = OWNERS.model_copy(update={"details": {"downstream": {"models": [], "exposures": [],
-                                                                   "from_manifest": True}}})
+    no_manifest = OWNERS.model_copy(update={"details": OwnerDetails(downstream=Downstream(from_manifest=False))})
+    looked = OWNERS.model_copy(update={"details": OwnerDetails(downstream=Downstream(from_manifest=True))})
     assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: no_manifest}).impact.startswith("Downstream impact unknown")
     assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: looked}).impact.startswith(
         "No downstream dependents in the dbt manifest.")
+
+
+def test_a_slow_query_becomes_a_next_step_but_a_failed_one_does_not() -> None:
+    # The failed query is the root cause already; a queued or slow one is a separate thing to check.
+    slow = compose(INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: SLOW})
+    failed = compose(INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: QUERIES})
+    assert "Check query 01b3: queued 40 s: the warehouse is overloaded." in slow.next_action
+    assert "Check query" not in failed.next_action
+
+
+def test_a_finding_under_the_wrong_name_is_not_read_as_another_specialists() -> None:
+    # A log finding filed under the owner notifier's name is not its finding: owners are then unknown.
+    report = compose(INCIDENT, {Specialist.OWNER_NOTIFIER: LOG})  # type: ignore[dict-item]
+    assert report.owner.startswith("Owner lookup unavailable")

@@ -192,4 +192,4 @@ def test_a_trigger_pointing_outside_the_log_folder_reads_nothing_there(
     assert "OUTSIDE-ROOT-MARKER" not in " ".join(str(c.params) for c in slack_api.calls())
     assert "OUTSIDE-ROOT-MARKER" not in report.model_dump_json()
     log_finding = next(f for f in report.findings if f.specialist is Specialist.LOG_ANALYZER)
-    assert "outside AIRFLOW_LOG_FOLDER" in str(log_finding.details.get("not_used"))
+    assert "outside AIRFLOW_LOG_FOLDER" in str(getattr(log_finding.details, "not_used", ()))

@@ -71,7 +71,7 @@ def test_the_task_log_is_read_over_the_api_with_a_bearer_token(api: AirflowApi) 
     finding = analyze_incident(_incident(), settings)
 
     assert finding.status is FindingStatus.OK, finding.summary
-    assert finding.details["error_class"] == "code_error"
+    assert finding.details.error_class == "code_error"
     assert "customer_id" in finding.summary
     [(path, auth)] = api.requests
     assert path.startswith("/api/v2/dags/pic_python_exception/dagRuns/")

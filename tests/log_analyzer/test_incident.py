@@ -23,9 +23,8 @@ def test_airflow_log_folder_layout() -> None:
     run = next((AIRFLOW3 / "dag_id=pic_python_exception").glob("run_id=*")).name[len("run_id="):]
     finding = analyze_incident(_incident(run_id=run), Settings(AIRFLOW_LOG_FOLDER=AIRFLOW3))
     assert finding.specialist is Specialist.LOG_ANALYZER and finding.status is FindingStatus.OK
-    assert finding.details["error_class"] == "code_error" and "customer_id" in finding.summary
-    assert set(finding.details) == {"error_class", "failed_node", "root_cause", "skipped", "runbook", "step",
-                                    "source"}
+    assert finding.details.error_class == "code_error" and "customer_id" in finding.summary
+    assert finding.details.failed_node and finding.details.source and not finding.details.not_used
 
 
 def test_missing_file_is_unavailable_with_the_reason(tmp_path: Path) -> None:
@@ -41,7 +40,7 @@ def test_exception_text_is_the_last_resort(tmp_path: Path) -> None:
             "exception": "snowflake.connector.errors.ProgrammingError: 000904 (42000): SQL compilation "
                          "error: error line 1 at position 7 invalid identifier 'ORDER_TOTAL' pwd=hunter2"}
     finding = analyze_incident(_incident(**trig), Settings(AIRFLOW_LOG_FOLDER=tmp_path))
-    assert finding.status is FindingStatus.OK and finding.details["error_class"] == "invalid_identifier"
+    assert finding.status is FindingStatus.OK and finding.details.error_class == "invalid_identifier"
     assert "ORDER_TOTAL" in finding.summary and "hunter2" not in finding.model_dump_json()
 
 

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from incident_cli.sample import sample_env, sample_trigger
 from log_analyzer.incident import analyze_incident
-from shared.contracts import Finding, FindingStatus, Incident, Trigger
+from shared.contracts import FindingStatus, Incident, LogFinding, Trigger
 from shared.errors import SourceError
 from shared.paths import PathRefused, inside
 from shared.settings import Settings, load_settings
@@ -56,14 +56,14 @@ def _settings(logs: Path | None = None, project: Path | None = None, **more: Any
                          DBT_PROJECT_DIR=str(project) if project else None, **more)
 
 
-def _assert_not_leaked(finding: Finding, marker: str = SECRET) -> None:
+def _assert_not_leaked(finding: LogFinding, marker: str = SECRET) -> None:
     assert marker not in finding.model_dump_json()  # summary, details and evidence alike
 
 
-def _not_used(finding: Finding) -> list[str]:
-    lines = finding.details.get("not_used")
-    assert isinstance(lines, list) and lines, finding
-    return [str(line) for line in lines]
+def _not_used(finding: LogFinding) -> list[str]:
+    lines = finding.details.not_used
+    assert lines, finding
+    return list(lines)
 
 
 def _attempt_path(logs: Path) -> Path:
@@ -105,7 +105,7 @@ def test_a_log_location_inside_the_folder_is_read(roots: dict[str, Path]) -> Non
     shutil.copy(roots["private"], log)
     finding = analyze_incident(_incident(log_location=str(log)), _settings(roots["logs"]))
     assert finding.status is FindingStatus.OK and SECRET in finding.summary
-    assert finding.details["source"] == str(log.resolve()) and "not_used" not in finding.details
+    assert finding.details.source == str(log.resolve()) and not finding.details.not_used
 
 
 def test_a_relative_log_location_is_taken_inside_the_folder(roots: dict[str, Path]) -> None:
@@ -114,7 +114,7 @@ def test_a_relative_log_location_is_taken_inside_the_folder(roots: dict[str, Pat
     shutil.copy(roots["private"], log)
     relative = str(log.relative_to(roots["logs"]))
     finding = analyze_incident(_incident(run_id="manual__other", log_location=relative), _settings(roots["logs"]))
-    assert finding.status is FindingStatus.OK and finding.details["source"] == str(log.resolve())
+    assert finding.status is FindingStatus.OK and finding.details.source == str(log.resolve())
 
 
 def test_a_log_location_under_dbt_project_logs_is_read(tmp_path: Path, roots: dict[str, Path]) -> None:
@@ -123,7 +123,7 @@ def test_a_log_location_under_dbt_project_logs_is_read(tmp_path: Path, roots: di
     log = project / "logs" / "task.log"
     shutil.copy(roots["private"], log)
     finding = analyze_incident(_incident(log_location=str(log)), _settings(roots["logs"], project))
-    assert finding.status is FindingStatus.OK and finding.details["source"] == str(log.resolve())
+    assert finding.status is FindingStatus.OK and finding.details.source == str(log.resolve())
 
 
 def test_an_absolute_log_location_outside_the_folder_is_refused(roots: dict[str, Path]) -> None:
@@ -288,7 +288,7 @@ def test_a_dbt_artifact_symlinked_outside_the_project_is_refused(
     (project / relative).unlink()
     shutil.copy(outside, project / relative)
     finding = analyze_incident(_incident(model="fct_orders"), _settings(roots["logs"], project))
-    assert SECRET in finding.model_dump_json() and "not_used" not in finding.details
+    assert SECRET in finding.model_dump_json() and not finding.details.not_used
 
 
 def test_a_dbt_project_yml_symlinked_outside_is_not_read(tmp_path: Path, roots: dict[str, Path]) -> None:
@@ -315,7 +315,7 @@ def test_a_dbt_project_dir_that_is_itself_a_symlink_works(tmp_path: Path) -> Non
     trigger = sample_trigger().model_copy(update={"log_location": None})
     finding = analyze_incident(_incident(trigger), _settings(tmp_path / "no-logs", alias))
     assert finding.status is FindingStatus.OK and "amount_usd" in finding.summary
-    assert "not_used" not in finding.details
+    assert not finding.details.not_used
 
 
 # --- the normal cases and the local CLI --------------------------------------------------------
@@ -326,9 +326,9 @@ def test_the_bundled_sample_is_analysed_as_before() -> None:
     finding = analyze_incident(_incident(sample_trigger()),
                                _settings(Path(env["AIRFLOW_LOG_FOLDER"]), Path(env["DBT_PROJECT_DIR"])))
     assert finding.status is FindingStatus.OK
-    assert finding.details["failed_node"] == "model.hourly_marts.fct_orders" and "amount_usd" in finding.summary
-    assert str(finding.details["source"]).startswith(env["AIRFLOW_LOG_FOLDER"])
-    assert "not_used" not in finding.details
+    assert finding.details.failed_node == "model.hourly_marts.fct_orders" and "amount_usd" in finding.summary
+    assert str(finding.details.source).startswith(env["AIRFLOW_LOG_FOLDER"])
+    assert not finding.details.not_used
 
 
 def test_analyze_log_on_the_command_line_reads_any_path(roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch

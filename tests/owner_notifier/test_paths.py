@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from owner_notifier.owners import open_project, resolve_owner
 from owner_notifier.project_files import read_declarations
 from owner_notifier.service import notify_owners
-from shared.contracts import Finding, FindingStatus
+from shared.contracts import FindingStatus, OwnerFinding
 from shared.settings import load_settings
 from tests.owner_notifier.conftest import OWNERS_FILE, DictDirectory, RecordingSink, make_incident, memory_once
 
@@ -26,7 +26,7 @@ EVIL = "<@U0EVIL>"
 EVIL_SQL = f"{{{{ config(meta={{'owner': '{EVIL}'}}) }}}}\nselect 1 as id\n"
 
 
-def _notify(project: Path, **trigger: Any) -> tuple[Finding, RecordingSink]:
+def _notify(project: Path, **trigger: Any) -> tuple[OwnerFinding, RecordingSink]:
     settings = load_settings(DBT_PROJECT_DIR=str(project), OWNERS_FILE=str(OWNERS_FILE))
     sink = RecordingSink()
     finding = notify_owners(make_incident(**trigger), settings, sink=sink, directory=DictDirectory({}),
@@ -34,11 +34,11 @@ def _notify(project: Path, **trigger: Any) -> tuple[Finding, RecordingSink]:
     return finding, sink
 
 
-def _rows(finding: Finding, key: str) -> list[dict[str, Any]]:
-    return cast(list[dict[str, Any]], finding.details[key])
+def _rows(finding: OwnerFinding, key: str) -> list[dict[str, Any]]:
+    return [row.model_dump() for row in getattr(finding.details, key)]
 
 
-def _assert_evil_unread(finding: Finding, sink: RecordingSink) -> None:
+def _assert_evil_unread(finding: OwnerFinding, sink: RecordingSink) -> None:
     assert "U0EVIL" not in finding.model_dump_json()
     assert all("U0EVIL" not in post["text"] for post in sink.posts)
 
@@ -143,9 +143,8 @@ def test_run_results_symlinked_outside_is_refused(project_copy: Path, elsewhere:
     run_results.write_text(json.dumps(doc))
     _relink(run_results, elsewhere / "run_results.json")
     finding, sink = _notify(project_copy)
-    assert finding.details["failed_nodes"] == [] and sink.posts == []
-    looked_in = finding.details["targets_looked_in"]
-    assert isinstance(looked_in, list)
+    assert finding.details.failed_nodes == () and sink.posts == []
+    looked_in = finding.details.targets_looked_in
     assert any(str(place).startswith("target/run_results.json (refused:") for place in looked_in)
 
     run_results.unlink()  # control: the same file inside the project names fin_ledger

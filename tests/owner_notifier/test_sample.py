@@ -36,7 +36,6 @@ def test_the_demo_incident_pings_the_fct_orders_owner_and_lists_the_impact() -> 
     assert finding.status is FindingStatus.OK
     assert finding.summary.startswith("fct_orders → <@U0PRIYA> (")
     assert [p["text"].split()[0] for p in sink.posts] == ["<@U0PRIYA>"]
-    downstream = finding.details["downstream"]
-    assert isinstance(downstream, dict)
-    assert "orders_daily" in downstream["models"]  # type: ignore[operator]
-    assert downstream["exposures"]  # the sample's dashboards hang off fct_orders
+    downstream = finding.details.downstream
+    assert "orders_daily" in downstream.models
+    assert downstream.exposures  # the sample's dashboards hang off fct_orders

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from owner_notifier.service import notify_owners
-from shared.contracts import FindingStatus, Specialist
+from shared.contracts import Downstream, FindingStatus, Specialist
 from shared.settings import load_settings
 from tests.owner_notifier.conftest import (
     OWNERS_FILE,
@@ -38,13 +38,10 @@ def test_the_model_in_the_trigger_gets_its_owner_pinged_once() -> None:
     assert post["channel"] == "#incidents" and post["thread_ts"] == "1700000000.000100"
     assert post["text"].startswith("<@U0MARIA> ")
     assert "fct_orders" in post["text"] and "Database Error" in post["text"] and "INC-20261123-0001" in post["text"]
-    [owner] = finding.details["owners"]
-    assert owner["owner"] == "maria@example.com" and owner["slack"] == "<@U0MARIA>" and owner["pinged"] is True
-    assert finding.details["downstream"] == {
-        "models": ["rpt_daily_revenue"],
-        "exposures": ["finance_dashboard"],
-        "from_manifest": True,
-    }
+    [owner] = finding.details.owners
+    assert owner.owner == "maria@example.com" and owner.slack == "<@U0MARIA>" and owner.pinged is True
+    assert finding.details.downstream == Downstream(
+        models=("rpt_daily_revenue",), exposures=("finance_dashboard",), from_manifest=True)
     assert finding.evidence[0].source == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
 
 
@@ -54,15 +51,15 @@ def test_run_results_failures_ping_each_owner_once_across_runs() -> None:
     first, sink = _run({}, once=once)
     second, _ = _run({}, once=once, sink=sink)  # a redelivered task
     assert sorted(p["text"].split()[0] for p in sink.posts) == ["<@U0ANN>", "<@U0MARIA>"]
-    owners = {(o["model"], o["owner"]): o for o in first.details["owners"]}
-    assert owners[("dim_customers", "@bob")]["slack"] is None
-    assert owners[("dim_customers", "@bob")]["pinged"] is False
-    assert "plain text" in owners[("dim_customers", "@bob")]["note"]
-    assert {n["name"] for n in first.details["failed_nodes"]} == {
+    owners = {(o.model, o.owner): o for o in first.details.owners}
+    assert owners[("dim_customers", "@bob")].slack is None
+    assert owners[("dim_customers", "@bob")].pinged is False
+    assert "plain text" in owners[("dim_customers", "@bob")].note
+    assert {n.name for n in first.details.failed_nodes} == {
         "fct_orders",
         "not_null_dim_customers_email",
     }
-    assert all(o["pinged"] for o in second.details["owners"] if o["slack"])
+    assert all(o.pinged for o in second.details.owners if o.slack)
     assert "@bob (manifest:config.meta.owner, not a Slack mention: not pinged)" in first.summary
 
 
@@ -75,9 +72,9 @@ def test_no_owner_declared_is_empty_and_pings_nobody() -> None:
 
 def test_team_owner_through_the_owners_file_pings_the_user_group() -> None:
     finding, sink = _run({"model": "fin_ledger"})
-    assert finding.summary == "fin_ledger → <!subteam^S0FINANCE|finance-team> (manifest:config.meta.owner)"
-    assert finding.details["owners"][0]["resolved_by"] == "owners_file"
-    assert sink.posts[0]["text"].startswith("<!subteam^S0FINANCE|finance-team> ")
+    assert finding.summary == "fin_ledger → <!subteam^S0FINANCE> (manifest:config.meta.owner)"
+    assert finding.details.owners[0].resolved_by == "owners_file"
+    assert sink.posts[0]["text"].startswith("<!subteam^S0FINANCE> ")  # the label dropped: one mention form
 
 
 def test_unavailable_without_a_dbt_project(tmp_path: Path) -> None:
@@ -108,5 +105,5 @@ class _BrokenSink(RecordingSink):
 def test_a_failed_ping_is_reported_not_raised() -> None:
     finding, _ = _run({"model": "fct_orders"}, sink=_BrokenSink())
     assert finding.status is FindingStatus.OK
-    assert finding.details["owners"][0]["pinged"] is False
-    assert "ping failed" in finding.details["owners"][0]["note"]
+    assert finding.details.owners[0].pinged is False
+    assert "ping failed" in finding.details.owners[0].note

@@ -71,9 +71,9 @@ def test_unknown_email_is_reported_with_the_raw_owner_and_nobody_is_pinged(
         directory=SlackUserDirectory(client),
         once=redis_once(owner_redis, "t-unknown"),
     )
-    [owner] = finding.details["owners"]
-    assert owner["owner"] == "lee@example.com" and owner["slack"] is None and owner["pinged"] is False
-    assert "no Slack user has this email" in owner["note"]
+    [owner] = finding.details.owners
+    assert owner.owner == "lee@example.com" and owner.slack is None and owner.pinged is False
+    assert "no Slack user has this email" in owner.note
     assert "lee@example.com" in finding.summary
     assert slack.replies(thread_ts) == []
 
@@ -91,7 +91,7 @@ def test_a_rate_limited_lookup_is_retried_after_retry_after(slack: SlackServer, 
         directory=SlackUserDirectory(client),
         once=redis_once(owner_redis, "t-429"),
     )
-    assert finding.details["owners"][0]["slack"] == "<@U0MARIA>"
+    assert finding.details.owners[0].slack == "<@U0MARIA>"
     assert len(slack.calls("users.lookupByEmail")) == 2  # the 429, then the answer
     assert len(slack.replies(thread_ts)) == 1
 
@@ -114,4 +114,4 @@ def test_one_ping_per_owner_when_the_task_runs_twice(slack: SlackServer, owner_r
         )
     mentions = sorted(r["text"].split()[0] for r in slack.replies(thread_ts))
     assert mentions == ["<@U0ANN>", "<@U0MARIA>"]
-    assert all(o["pinged"] for o in findings[1].details["owners"] if o["slack"])  # already pinged, by run 1
+    assert all(o.pinged for o in findings[1].details.owners if o.slack)  # already pinged, by run 1

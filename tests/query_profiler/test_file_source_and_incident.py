@@ -116,10 +116,10 @@ def test_incident_finding_from_a_file(tmp_path: Path) -> None:
     expected = "fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'; orders_daily spilled 12 GB"
     assert finding.summary.startswith(expected)
     details = finding.details
-    assert details["source"] == "file"
-    assert [q["query_id"] for q in details["queries"]] == EXPECTED_TOP  # type: ignore[index, union-attr]
-    first = details["queries"][0]  # type: ignore[index]
-    assert set(first) == {
+    assert details.source == "file"
+    assert [q.query_id for q in details.queries] == EXPECTED_TOP
+    first = details.queries[0]
+    assert set(first.model_dump()) == {
         "query_id",
         "model",
         "status",
@@ -131,8 +131,8 @@ def test_incident_finding_from_a_file(tmp_path: Path) -> None:
         "started_at",
     }
     failed_at = BASE_TIME + timedelta(minutes=51)
-    assert details["window_start"] == (failed_at - timedelta(hours=2)).isoformat()
-    assert details["window_end"] == (failed_at + timedelta(minutes=5)).isoformat()
+    assert details.window_start == failed_at - timedelta(hours=2)
+    assert details.window_end == failed_at + timedelta(minutes=5)
     assert len(finding.evidence) == 3
     assert finding.evidence[0].source == "query_history"
     assert finding.evidence[0].text.startswith("q-failed fct_orders failed, elapsed 1.2 s: failed: 000904")
@@ -157,8 +157,8 @@ def test_incident_scoped_to_the_model_and_its_neighbours(tmp_path: Path) -> None
         WAREHOUSE_URL=str(_write_json(tmp_path / "history.json")), DBT_PROJECT_DIR=str(project)
     )
     finding = profile_incident(_incident(), settings)
-    assert finding.details["scope"] == "model"
-    assert [q["model"] for q in finding.details["queries"]] == ["fct_orders", "stg_orders"]  # type: ignore[index, union-attr]
+    assert finding.details.scope == "model"
+    assert [q.model for q in finding.details.queries] == ["fct_orders", "stg_orders"]
 
 
 def test_no_warehouse_is_an_empty_finding() -> None:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from pydantic import JsonValue
-
 from shared.contracts import (
     Evidence,
-    Finding,
     FindingStatus,
     Incident,
+    LogDetails,
+    LogFinding,
+    OwnerDetails,
+    OwnerEntry,
+    OwnerFinding,
+    QueryDetail,
+    QueryDetails,
+    QueryFinding,
     Report,
     ReportStatus,
     Specialist,
     Trigger,
+    unavailable,
 )
 
 AT = datetime(2024, 5, 1, 3, 12, tzinfo=UTC)
@@ -44,28 +50,31 @@ def incident(**overrides: object) -> Incident:
                     opened_at=AT)
 
 
-def log_finding(text: str = 'invalid identifier "ORDERS.AMOUNT_USD"') -> Finding:
-    return Finding(
-        specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=412.3,
+def log_finding(text: str = 'invalid identifier "ORDERS.AMOUNT_USD"') -> LogFinding:
+    return LogFinding(
+        status=FindingStatus.OK, elapsed_ms=412.3,
         summary=f"dbt model fct_orders failed: {text}",
-        details={"error_class": "invalid_identifier", "model": "fct_orders"},
+        details=LogDetails(error_class="invalid_identifier", failed_node="model.shop.fct_orders"),
         evidence=(Evidence(source="logs/dag_id=daily_orders/attempt=2.log", line=118,
                            text=f"Database Error in model fct_orders: {text}"),),
     )
 
 
-def query_finding() -> Finding:
-    return Finding(specialist=Specialist.QUERY_PROFILER, status=FindingStatus.OK, elapsed_ms=903.0,
-                   summary="1 failed query in the last hour (01b2c3d4, 0.4 s, failed on compile).",
-                   details={"queries": [{"query_id": "01b2c3d4", "status": "failed"}]})
+def query_finding() -> QueryFinding:
+    return QueryFinding(status=FindingStatus.OK, elapsed_ms=903.0,
+                        summary="1 failed query in the last hour (01b2c3d4, 0.4 s, failed on compile).",
+                        details=QueryDetails(queries=(QueryDetail(query_id="01b2c3d4", model="fct_orders",
+                                                                  status="failed"),)))
 
 
-def owner_finding(*slack: str) -> Finding:
-    owners: list[JsonValue] = [{"name": f"Owner {i}", "email": f"owner{i}@example.com", "slack": s}
-              for i, s in enumerate(slack)]
-    return Finding(specialist=Specialist.OWNER_NOTIFIER, status=FindingStatus.OK, elapsed_ms=35.0,
-                   summary="fct_orders is owned by Maria Lopez (analytics-eng).",
-                   details={"owners": owners})
+def owner_entry(slack: str | None, i: int = 0, model: str = "fct_orders") -> OwnerEntry:
+    return OwnerEntry(model=model, failed_node="fct_orders", owner=f"owner{i}@example.com",
+                      source="manifest:config.meta.owner", slack=slack, resolved_by="user_directory")
+
+
+def owner_finding(*slack: str, summary: str = "fct_orders is owned by Maria Lopez (analytics-eng).") -> OwnerFinding:
+    return OwnerFinding(status=FindingStatus.OK, elapsed_ms=35.0, summary=summary,
+                        details=OwnerDetails(owners=tuple(owner_entry(s, i) for i, s in enumerate(slack))))
 
 
 def complete_report() -> Report:
@@ -86,28 +95,26 @@ def degraded_report() -> Report:
         "status": ReportStatus.DEGRADED,
         "impact": "No downstream dependents found. Warehouse activity unavailable: timed out after 20 s",
         "findings": (log_finding(),
-                     Finding.unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s",
-                                         elapsed_ms=20_000.0),
+                     unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s", elapsed_ms=20_000.0),
                      owner_finding("<@U0MARIA>")),
     })
 
 
 def hostile_report() -> Report:
-    """Every untrusted field carries markup; one owner mention is real, the others are forged."""
+    """Every untrusted field carries markup; one owner mention is real, the others are forged in the text
+    (forged mentions cannot be owner mentions at all: ``SlackMention`` refuses them)."""
     return Report(
         incident_id="INC-20240501-0002", trigger=trigger(run_id=HOSTILE_RUN_ID, model=HOSTILE),
         status=ReportStatus.COMPLETE, root_cause=HOSTILE, impact=f"Impact: {HOSTILE}",
-        owner=f"owned by <@U999> and {HOSTILE}", next_action=f"Run `{HOSTILE}`",
-        findings=(log_finding(HOSTILE), query_finding(),
-                  owner_finding("<@U0MARIA>", "<!channel>", "<!here>", "<@U1>\n<!channel>", "<@u1>",
-                                "<!subteam^S1|@team>", "<https://evil|click>")),
+        owner=f"owned by <@U999> and {HOSTILE} <!subteam^S1|@team> <@u1>", next_action=f"Run `{HOSTILE}`",
+        findings=(log_finding(HOSTILE), query_finding(), owner_finding("<@U0MARIA>")),
         composed_at=AT,
     )
 
 
-def hostile_finding() -> Finding:
-    return Finding(
-        specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=12.0, summary=HOSTILE,
+def hostile_finding() -> LogFinding:
+    return LogFinding(
+        status=FindingStatus.OK, elapsed_ms=12.0, summary=HOSTILE,
         evidence=tuple(Evidence(source="task.log", line=i, text=f"line {i}: {HOSTILE}\nsecond line")
                        for i in range(1, 8)),
     )
@@ -130,13 +137,13 @@ def formatting_report(attack: str = FORMATTING) -> Report:
     return Report(
         incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), status=ReportStatus.DEGRADED,
         root_cause=attack, impact=f"Impact: {attack}", owner=f"owned by {attack}", next_action=f"Run {attack}",
-        findings=(log_finding(attack), Finding.unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
+        findings=(log_finding(attack), unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
                   owner_finding("<@U0MARIA>")),
         composed_at=AT,
     )
 
 
-def formatting_finding(attack: str = FORMATTING) -> Finding:
+def formatting_finding(attack: str = FORMATTING) -> LogFinding:
     """``attack`` as the summary (prose) and in an evidence line (code)."""
-    return Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK, elapsed_ms=12.0, summary=attack,
-                   evidence=(Evidence(source="task.log", line=7, text=f"ERROR {attack}"),))
+    return LogFinding(status=FindingStatus.OK, elapsed_ms=12.0, summary=attack,
+                      evidence=(Evidence(source="task.log", line=7, text=f"ERROR {attack}"),))

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from shared.contracts import Evidence, Finding, FindingStatus, Specialist
+from shared.contracts import MENTION_PATTERN, Evidence, FindingStatus, QueryFinding
 from shared.slack_format import (
     MARKER,
     MAX_SECTION_CHARS,
     MAX_TOTAL_CHARS,
-    MENTION,
     escape,
     fit_blocks,
     fit_sections,
@@ -133,16 +133,44 @@ def test_hostile_text_is_escaped_everywhere_but_our_own_mentions_are_not() -> No
     assert "&lt;@U999&gt;" in owner and "&lt;!channel&gt;" in owner
 
 
-@pytest.mark.parametrize(("mention", "kept"), [
-    ("<@U0MARIA>", True), ("<@W0ENTERPRISE>", True), ("<!subteam^S0TEAM>", True),
-    ("<!channel>", False), ("<!here>", False), ("<@U1>\n<!channel>", False), ("<@U1><!here>", False),
-    ("<@u1>", False),
-    ("<!subteam^S1|@team>", False), ("<https://evil|click>", False), ("U0MARIA", False), (None, False),
+@pytest.mark.parametrize("mention", ["<@U0MARIA>", "<@W0ENTERPRISE>", "<!subteam^S0TEAM>"])
+def test_well_formed_mentions_pass(mention: str) -> None:
+    report = cases.complete_report().model_copy(update={"findings": (cases.owner_finding(mention),)})
+    assert owner_mentions(report) == [mention]
+
+
+@pytest.mark.parametrize("mention", [
+    "<!channel>", "<!here>", "<@U1>\n<!channel>", "<@U1><!here>", "<@u1>", "<!subteam^S1|@team>",
+    "<https://evil|click>", "U0MARIA", "<@U1>x",
 ])
-def test_only_well_formed_mentions_pass(mention: str | None, kept: bool) -> None:
-    report = cases.complete_report().model_copy(update={"findings": (cases.owner_finding(mention),)}) \
-        if mention is not None else cases.complete_report().model_copy(update={"findings": ()})
-    assert owner_mentions(report) == ([mention] if kept else [])
+def test_a_malformed_mention_cannot_even_be_an_owner_mention(mention: str) -> None:
+    with pytest.raises(ValidationError, match="not a Slack user or user-group mention"):
+        cases.owner_finding(mention)
+
+
+def test_no_owner_finding_means_no_mentions() -> None:
+    assert owner_mentions(cases.complete_report().model_copy(update={"findings": ()})) == []
+
+
+@pytest.mark.parametrize("mention", ["<@U0ACCOUNTS>", "<!subteam^S0FINANCE>"])
+def test_an_owner_named_in_the_owner_line_is_live_there_exactly_once(mention: str) -> None:
+    # Given the owner notifier's summary naming the owner by mention (a user or a user group)
+    summary = f"dim_accounts → {mention} (manifest:config.meta.owner)"
+    owners = cases.owner_finding(mention, summary=summary)
+    report = cases.complete_report().model_copy(update={"owner": summary, "findings": (owners,)})
+    # When the report is rendered
+    _, blocks = report_blocks(report)
+    owner = next(t for t in block_texts(blocks) if t.startswith("*OWNER*"))
+    # Then the mention is live once, in place, and never shown as escaped text
+    assert owner == f"*OWNER*\ndim_accounts → {mention} (manifest:config.meta.owner)"
+    assert "&lt;" not in owner
+
+
+def test_the_owner_notifiers_thread_reply_names_the_owner_as_declared_not_as_markup() -> None:
+    summary = "dim_accounts → <@U0ACCOUNTS> (manifest:config.meta.owner)"
+    text, blocks = update_blocks(cases.owner_finding("<@U0ACCOUNTS>", summary=summary))
+    assert "dim_accounts → owner0@example.com (manifest:config.meta.owner)" in blocks[0]["text"]["text"]
+    assert raw_markup(text + json.dumps(block_texts(blocks))) == [] and "&lt;@" not in text
 
 
 def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> None:
@@ -181,8 +209,8 @@ def test_update_keeps_the_code_block_intact_and_shows_five_evidence_lines() -> N
 
 @pytest.mark.parametrize("status", list(FindingStatus))
 def test_update_names_the_specialist_and_status(status: FindingStatus) -> None:
-    finding = Finding(specialist=Specialist.QUERY_PROFILER, status=status, summary="s", elapsed_ms=7,
-                      evidence=(Evidence(source="query_history", text="select 1"),))
+    finding = QueryFinding(status=status, summary="s", elapsed_ms=7,
+                           evidence=(Evidence(source="query_history", text="select 1"),))
     text, blocks = update_blocks(finding)
     assert text.startswith(f"Query profiler: {status.value}")
     assert f"*Query profiler* · {status.value} · 7 ms" in blocks[0]["text"]["text"]
@@ -201,7 +229,7 @@ def test_opening_is_a_placeholder_naming_the_failure() -> None:
 # ---- untrusted text cannot format itself -----------------------------------------------------
 # Our own markup: the headings and labels we write, and validated mentions. Everything else is untrusted.
 OWN_MARKUP = re.compile(r"\*(?:ROOT CAUSE|IMPACT|OWNER|NEXT ACTION|dag|task|run|try|model|error|"
-                        r"Log analyzer|Query profiler|Owner notifier)\*|" + MENTION.pattern)
+                        r"Log analyzer|Query profiler|Owner notifier)\*|" + MENTION_PATTERN.pattern)
 CODE_BLOCK = re.compile(r"```\n(.*?)\n```", re.S)
 # dag, task and run ids are shown as inline code after our labels (copyable, never formatted).
 INLINE_ID = re.compile(r"(\*(?:dag|task|run)\* |\(run )`([^`\n]*)`")
