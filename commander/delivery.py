@@ -13,9 +13,9 @@ the top-level message, and it is safe to call any number of times, from any work
 3. A message that does not show the current report yet is updated (``chat.update`` by ts is
    idempotent); a digest of what it shows is kept so an unchanged report is not sent twice.
 
-What fails for a retryable reason is handed to the ``deliver`` task (commander/tasks.py), which
-tries again after ``next_attempt_s`` until Slack is back: the report deadline bounds *what* the
-report waits for, never *whether* it is posted.
+Nothing here retries, sleeps or records a failure: what fails is raised, and the ``deliver`` task
+(commander/tasks.py) tries again on the SLACK_DELIVERY policy (shared/retry_policy.py) until Slack
+is back: the report deadline bounds *what* the report waits for, never *whether* it is posted.
 
 Times that decide anything come from Redis's clock (``server_time_s``), one clock for every
 worker. The lock outlives the Slack calls made under it, is refreshed right before a post, and a
@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,11 +49,6 @@ LOCK_MARGIN_S = 30.0
 # A post whose answer was lost is looked for only once it is this much older than the client's
 # time-out: Slack may still be committing it.
 SETTLE_S = 2.0
-# deliver: back-off 1, 2, 4 … s with jitter, at least Slack's Retry-After, at most this (a countdown
-# sits un-acked in a worker: far below the 300 s visibility timeout) …
-MAX_COUNTDOWN_S = 60.0
-# … for this long after the incident opened (and never past the incident's own TTL), then recorded.
-GIVE_UP_S = 6 * 3600.0
 _INTENT = "post_intent_at"
 _SHOWS = "top_shows"
 
@@ -143,18 +137,6 @@ def _ensure_posted(incident: Incident, *, text: str, blocks: list[dict[str, Any]
     incident = incident.model_copy(update={"channel": found.channel, "thread_ts": found.ts})
     store.save_incident(incident)
     return incident, posted, not posted
-
-
-def next_attempt_s(*, age_s: float, retries: int, retry_after_s: float | None, ttl_s: float) -> float | None:
-    """Seconds until ``deliver`` tries again, or None: give up (the failure is then recorded).
-
-    Exponential back-off with jitter, at least Slack's Retry-After, at most MAX_COUNTDOWN_S; for
-    GIVE_UP_S after the incident opened, and never past the incident's TTL (its state is gone then).
-    """
-    if age_s > min(GIVE_UP_S, ttl_s - MAX_COUNTDOWN_S):
-        return None
-    backoff_s = min(MAX_COUNTDOWN_S, 2.0 ** min(retries, 10) * random.uniform(0.8, 1.2))
-    return min(MAX_COUNTDOWN_S, max(backoff_s, retry_after_s or 0.0))
 
 
 def _digest(text: str, blocks: list[dict[str, Any]]) -> str:

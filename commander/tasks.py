@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from celery import Celery, Task, chord
+from celery import Celery, Signature, Task, chord
 
-from commander.delivery import next_attempt_s, sync_top_message
+from commander.delivery import sync_top_message
 from commander.incidents import (
     findings_from_results,
     finish_incident,
@@ -25,14 +25,44 @@ from commander.incidents import (
 )
 from shared.celery_app import TaskName
 from shared.contracts import Incident, dump
-from shared.errors import InvalidTrigger, PermanentError, RetryableError, SlackPermanent
+from shared.errors import InvalidTrigger, RetryableError, SlackPermanent
+from shared.log_context import bind_incident
+from shared.retry_policy import COMMANDER, SLACK_DELIVERY, WORKER_LOST, RetryPolicy, retry_after_s
 from shared.runtime import Runtime, get_runtime
+from shared.specialists import SPECIALISTS
 
 log = logging.getLogger(__name__)
 
 
+# What a commander task retries: worth trying again later. A PermanentError fails at once.
+RETRYABLE: tuple[type[Exception], ...] = (
+    RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 class CommanderTask(Task):
-    """Records every task that fails for good where an operator will see it (``pic:failures``)."""
+    """Base of the commander's tasks: the one place where a failing task is retried, given up or recorded.
+
+    A RETRYABLE error is retried after ``retry_policy.countdown`` (back-off with jitter, never
+    sooner than the error's Retry-After); once the policy gives up the task fails, and every task
+    that fails for good is recorded where an operator will see it (``pic:failures``). A lost
+    worker is Celery's to retry (``retry_on_worker_lost``, ``default_retry_delay``).
+    """
+
+    retry_policy: RetryPolicy = COMMANDER
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except RETRYABLE as exc:
+            return self.retry_or_give_up(exc, args, kwargs)
+
+    def retry_or_give_up(self, exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Raise Retry (the policy's countdown), or ``exc`` once the policy gives up (then on_failure)."""
+        countdown_s = self.retry_policy.countdown(self.request.retries or 0, retry_after_s=retry_after_s(exc))
+        if countdown_s is None:
+            raise exc
+        log.warning("%s[%s]: %s; again in %.1f s", self.name, self.request.id, exc, countdown_s)
+        raise self.retry(exc=exc, countdown=countdown_s) from exc
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         try:
@@ -44,30 +74,35 @@ class CommanderTask(Task):
         log.error("%s[%s] failed for good: %s", self.name, task_id, exc)
 
 
-# Redis hiccups: retry with backoff, bounded, well inside the visibility timeout. Slack is not
-# retried here: what Slack does not take is handed to ``deliver``.
+class DeliverTask(CommanderTask):
+    """``deliver``: retried on SLACK_DELIVERY while the incident lives; giving up is recorded, not raised."""
+
+    retry_policy = SLACK_DELIVERY
+
+    def retry_or_give_up(self, exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        incident_id = str(args[0] if args else kwargs["incident_id"])
+        return retry_delivery(self, incident_id, exc, runtime=get_runtime())
+
+
+# Every commander task: retried by CommanderTask on COMMANDER (Redis hiccups; Slack is not retried
+# here: what Slack does not take is handed to ``deliver``). Acked late; a lost worker's task is
+# retried by Celery after WORKER_LOST's delay (Celery's default is 180 s), counted against the
+# same max_retries as the task's own retries.
 RETRY_OPTIONS: dict[str, Any] = {
-    "autoretry_for": (RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
-    "dont_autoretry_for": (PermanentError,),
-    "retry_backoff": 1,
-    "retry_backoff_max": 30,
-    "retry_jitter": True,
-    "max_retries": 6,
+    "base": CommanderTask,
+    "max_retries": COMMANDER.max_retries,
     "acks_late": True,
     "retry_on_worker_lost": True,
-    "default_retry_delay": 1,  # also the delay after a lost worker (Celery's default is 180 s)
-    "base": CommanderTask,
+    "default_retry_delay": WORKER_LOST.base_s,
 }
-
-SPECIALIST_TASKS = (TaskName.ANALYZE_LOGS, TaskName.PROFILE_QUERIES, TaskName.NOTIFY_OWNERS)
 
 # finalize_overdue that fires early (the sending worker's clock jumped) re-arms at most this often.
 MAX_DEADLINE_REARMS = 20
 
 
 def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float, runtime: Runtime) -> None:
-    """The deadline task, then the chord: three specialists on their queues, compose_report as the
-    callback and report_chord_failure as the errback. By task name: no specialist code is imported."""
+    """The deadline task, then the chord: every registered specialist on its queue, compose_report as
+    the callback and report_chord_failure as the errback. By task name: no specialist code is imported."""
     incident_id = incident.incident_id
     # The deadline is measured on Redis's clock (one clock for all workers): finalize_overdue
     # checks it, so a worker whose wall clock jumps cannot fire it early.
@@ -75,10 +110,15 @@ def dispatch_specialists(app: Celery, incident: Incident, *, deadline_s: float, 
     # The deadline first: if we die before the chord is sent, the report still comes.
     app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id,), countdown=deadline_s)
     payload = dump(incident)
-    header = [app.signature(name.value, args=(payload,)) for name in SPECIALIST_TASKS]
+    header = chord_header(app, payload)
     body = app.signature(TaskName.COMPOSE_REPORT.value, kwargs={"incident_id": incident_id})
     body.on_error(app.signature(TaskName.REPORT_CHORD_FAILURE.value, args=(incident_id,), immutable=True))
     chord(header, app=app)(body)
+
+
+def chord_header(app: Celery, incident_payload: dict[str, Any]) -> list[Signature]:
+    """One signature per registered specialist, in the registry's order, each routed to its queue."""
+    return [app.signature(spec.task, args=(incident_payload,)) for spec in SPECIALISTS]
 
 
 def schedule_delivery(app: Celery, incident_id: str, *, runtime: Runtime, countdown_s: float = 1.0) -> None:
@@ -109,6 +149,7 @@ def register_commander(app: Celery) -> None:
             return {"status": "duplicate", "incident_id": opened.duplicate_of}
         incident = opened.incident
         incident_id = incident.incident_id
+        bind_incident(incident_id)  # this task's log lines carry the id from here on
         if opened.undelivered:
             schedule_delivery(app, incident_id, runtime=runtime)
         if runtime.store.get_field(incident_id, "dispatched") is None:
@@ -156,36 +197,41 @@ def register_commander(app: Celery) -> None:
         log.warning("%s reported at its deadline", incident_id)
         return _after_finish(app, incident_id, finished, runtime=runtime)
 
-    @app.task(name=TaskName.DELIVER.value, bind=True, acks_late=True, retry_on_worker_lost=True,
-              default_retry_delay=1, max_retries=None, base=CommanderTask)
+    @app.task(name=TaskName.DELIVER.value, bind=True,
+              **RETRY_OPTIONS | {"base": DeliverTask, "max_retries": SLACK_DELIVERY.max_retries})
     def deliver(self: Task, incident_id: str) -> dict[str, Any]:
-        return run_delivery(self, incident_id, runtime=get_runtime())
+        return run_delivery(incident_id, runtime=get_runtime())
 
 
-def run_delivery(task: Task, incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
-    """The ``deliver`` task's body: sync the top-level message, or retry later, or give up visibly."""
+def run_delivery(incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
+    """The ``deliver`` task's body: sync the top-level message, or record Slack's refusal.
+
+    A retryable failure propagates to DeliverTask, which retries it (``retry_delivery``)."""
     store = runtime.store
-    marker = f"{incident_id}:delivery"
-    store.forget(marker)  # from now on a new failure may schedule again
+    store.forget(f"{incident_id}:delivery")  # from now on a new failure may schedule again
     try:
         synced = sync_top_message(incident_id, runtime=runtime)
     except SlackPermanent as exc:
         store.record_failure(what=f"top-level message of {incident_id} refused by Slack", reason=str(exc))
         return {"status": "refused", "incident_id": incident_id, "reason": str(exc)}
-    except (RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        retry_after_s = exc.retry_after_s if isinstance(exc, RetryableError) else None
-        countdown_s = next_attempt_s(age_s=_age_s(store.get_incident(incident_id)), retries=task.request.retries or 0,
-                                     retry_after_s=retry_after_s, ttl_s=runtime.settings.dedup_ttl_s)
-        if countdown_s is None:
-            store.record_failure(what=f"top-level message of {incident_id} not delivered: Slack unavailable "
-                                      "for too long", reason=str(exc))
-            return {"status": "gave up", "incident_id": incident_id, "reason": str(exc)}
-        if not store.once(marker, ttl_s=countdown_s + 120):
-            return {"status": "merged into the delivery already scheduled", "incident_id": incident_id}
-        log.warning("%s: Slack did not take the top-level message (%s); again in %.1f s",
-                    incident_id, exc, countdown_s)
-        raise task.retry(exc=exc, countdown=countdown_s) from exc
     return {"status": f"shows {synced.shows}", "incident_id": incident_id}
+
+
+def retry_delivery(task: CommanderTask, incident_id: str, exc: Exception, *, runtime: Runtime) -> dict[str, Any]:
+    """``deliver`` after a retryable failure: again after the policy's countdown, bounded by the
+    incident's age and TTL (not by a count), unless a delivery is already scheduled; or give up visibly."""
+    store = runtime.store
+    policy = task.retry_policy.until(runtime.settings.dedup_ttl_s)
+    countdown_s = policy.countdown(task.request.retries or 0, retry_after_s=retry_after_s(exc),
+                                   elapsed_s=_age_s(store.get_incident(incident_id)))
+    if countdown_s is None:
+        store.record_failure(what=f"top-level message of {incident_id} not delivered: Slack unavailable "
+                                  "for too long", reason=str(exc))
+        return {"status": "gave up", "incident_id": incident_id, "reason": str(exc)}
+    if not store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120):
+        return {"status": "merged into the delivery already scheduled", "incident_id": incident_id}
+    log.warning("%s: Slack did not take the top-level message (%s); again in %.1f s", incident_id, exc, countdown_s)
+    raise task.retry(exc=exc, countdown=countdown_s) from exc
 
 
 def _after_finish(app: Celery, incident_id: str, finished: Any, *, runtime: Runtime) -> dict[str, Any]:

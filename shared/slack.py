@@ -36,9 +36,13 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from shared.errors import SlackAmbiguous, SlackPermanent, SlackRetryable
 from shared.ports import IncidentSink, PostedMessage, UserDirectory
+from shared.retry_policy import SLACK_IN_PROCESS_WAIT_MAX_S
 from shared.settings import Settings
 
 # Slack answers these with HTTP 200 yet they are transient on its side.
@@ -61,9 +65,11 @@ def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
     """
     if settings.slack_bot_token is None:
         raise SlackPermanent("SLACK_BOT_TOKEN is not set")
-    # Writes: one in-process wait on a 429 (a rate-limited call was not performed); more would hold
-    # the incident's message lock while sleeping. deliver honours a longer Retry-After itself.
-    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=1 if writes else 3)]
+    # A 429 is waited out here only when Retry-After is short (SLACK_IN_PROCESS_WAIT_MAX_S): a
+    # longer sleep would hold the incident's message lock and a worker. Past it the caller gets
+    # SlackRetryable(retry_after_s=Retry-After), and its task's RetryPolicy waits that long.
+    handlers: list[RetryHandler] = [
+        ShortRateLimitRetryHandler(max_retry_count=1 if writes else 3, max_wait_s=SLACK_IN_PROCESS_WAIT_MAX_S)]
     if not writes:
         handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
     return WebClient(
@@ -72,6 +78,21 @@ def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
         timeout=settings.slack_timeout_s,  # type: ignore[arg-type]  # typed int, passed on to urlopen
         retry_handlers=list(handlers),
     )
+
+
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler (it sleeps Retry-After, then retries), for short waits only."""
+
+    def __init__(self, *, max_retry_count: int, max_wait_s: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait_s = max_wait_s
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        wait_s = _retry_after_s(response.headers if response is not None else None)
+        return wait_s is None or wait_s <= self.max_wait_s
 
 
 @contextmanager

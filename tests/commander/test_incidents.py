@@ -16,7 +16,7 @@ import redis
 from commander.delivery import sync_top_message
 from commander.incidents import finish_incident, open_incident, parse_trigger
 from incident_cli.stack import RedisServer
-from shared.contracts import Finding, FindingStatus, Specialist, Trigger
+from shared.contracts import AnyFinding, FindingStatus, LogFinding, Specialist, Trigger
 from shared.errors import InvalidTrigger, SlackRetryable
 from shared.incident_store import IncidentStore
 from shared.runtime import Runtime, build_runtime
@@ -72,8 +72,8 @@ def test_finishing_twice_keeps_one_post_and_sends_an_unchanged_report_once(
         runtime: Runtime, slack_api: SlackServer) -> None:
     opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
     assert opened.incident is not None
-    found = {Specialist.LOG_ANALYZER: Finding(specialist=Specialist.LOG_ANALYZER, status=FindingStatus.OK,
-                                              summary="invalid_identifier in model fct_orders")}
+    found: dict[str, AnyFinding] = {
+        Specialist.LOG_ANALYZER: LogFinding(status=FindingStatus.OK, summary="invalid_identifier in model fct_orders")}
 
     finish_incident(opened.incident.incident_id, found, runtime=runtime)
     finished = finish_incident(opened.incident.incident_id, found, runtime=runtime)  # a retried callback
@@ -185,13 +185,3 @@ def test_a_huge_rejected_payload_is_kept_trimmed_and_redacted_in_failures(runtim
     [entry] = runtime.store.failures()
     assert len(str(entry)) < 6_000 and "hunter2" not in str(entry)
     assert entry["payload"]["trimmed"] is True
-
-
-def test_delivery_backs_off_honours_retry_after_and_gives_up_before_the_incident_expires() -> None:
-    from commander.delivery import GIVE_UP_S, MAX_COUNTDOWN_S, next_attempt_s
-
-    assert 0.8 <= next_attempt_s(age_s=1, retries=0, retry_after_s=None, ttl_s=86_400) <= 1.2
-    assert next_attempt_s(age_s=1, retries=0, retry_after_s=30, ttl_s=86_400) == 30
-    assert next_attempt_s(age_s=1, retries=20, retry_after_s=None, ttl_s=86_400) == MAX_COUNTDOWN_S
-    assert next_attempt_s(age_s=GIVE_UP_S + 1, retries=5, retry_after_s=None, ttl_s=86_400) is None
-    assert next_attempt_s(age_s=600, retries=5, retry_after_s=None, ttl_s=600) is None  # state expires first

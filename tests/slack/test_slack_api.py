@@ -20,10 +20,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from shared.errors import SlackPermanent, SlackRetryable
 from shared.ports import PostedMessage
+from shared.retry_policy import SLACK_DELIVERY
 from shared.settings import Settings, load_settings
 from shared.slack import (
     ConsoleDirectory,
     ConsoleSink,
+    ShortRateLimitRetryHandler,
     SlackSink,
     SlackUserDirectory,
     make_directory,
@@ -40,9 +42,29 @@ CHANNEL = "#incidents"
 
 def test_the_client_has_bounded_retry_handlers(client: WebClient, slack: SlackServer) -> None:
     handlers = {type(h): h.max_retry_count for h in client.retry_handlers}
-    assert handlers == {RateLimitErrorRetryHandler: 3, ServerErrorRetryHandler: 2,
+    assert handlers == {ShortRateLimitRetryHandler: 3, ServerErrorRetryHandler: 2,
                         ConnectionErrorRetryHandler: 2}
+    assert all(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers[:1])
     assert client.base_url == slack.base_url
+
+
+def test_a_short_retry_after_is_waited_in_the_call(settings: Settings, slack: SlackServer) -> None:
+    sink = SlackSink(make_web_client(settings, writes=True))
+    slack.rate_limit("chat.postMessage", retry_after_s=1)
+    sink.post(channel=CHANNEL, text="after one 429")
+    assert len(slack.calls("chat.postMessage")) == 2 and len(slack.top_level_messages(CHANNEL)) == 1
+
+
+def test_a_long_retry_after_reaches_the_task_as_its_countdown_without_sleeping(settings: Settings,
+                                                                              slack: SlackServer) -> None:
+    # Given Slack asking for 30 s: sleeping in the call would hold the incident's lock and a worker
+    sink = SlackSink(make_web_client(settings, writes=True))
+    slack.rate_limit("chat.postMessage", retry_after_s=30)
+    with pytest.raises(SlackRetryable) as caught:
+        sink.post(channel=CHANNEL, text="rate limited")
+    # Then it was not retried here, and the wait Slack asked for is what the task's policy will use
+    assert len(slack.calls("chat.postMessage")) == 1 and caught.value.retry_after_s == 30
+    assert SLACK_DELIVERY.countdown(0, retry_after_s=caught.value.retry_after_s, rand=lambda: 0.5) == 30
 
 
 # ---- SlackSink ------------------------------------------------------------------------------
