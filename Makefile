@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make demo   - a full triage of the bundled incident on an embedded Redis and four workers
-#   make test   - the test suite (unit + integration on real Redis, workers, PostgreSQL, Slack test server)
+#   make test   - make lint (ruff check, ruff format --check, mypy), then the test suite (unit +
+#                 integration on real Redis, workers, PostgreSQL, Slack test server)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(CLI) demo
 
-test: $(VENV)/.installed
+test: lint
 	$(PY) -m pytest
 
 up: $(VENV)/.installed
@@ -26,8 +27,10 @@ up: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/e2e_latency.py
 
+# Run by `make test` first, so CI fails on a lint, format or type error before the 7-minute suite.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared commander incident_cli log_analyzer query_profiler owner_notifier
 
 # docker-compose.yml is valid with FLOWER_BASIC_AUTH set, and refuses to run Flower without it.

@@ -1,5 +1,5 @@
 """``python -m incident_cli`` is ``incident-commander``."""
 
-from incident_cli.main import app
+from incident_cli.main import main
 
-app(prog_name="incident-commander")
+main()

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.celery_app import Queue
+from shared.celery_app import queues
 from shared.settings import with_db
 
-SERVICES: tuple[str, ...] = tuple(q.value for q in Queue)
+SERVICES: tuple[str, ...] = queues()  # the commander, then one worker per registered specialist
 READY_TIMEOUT_S = 60.0
 
 
@@ -178,15 +178,6 @@ class Stack:
                              f"logs in {self.log_dir}")
         finally:
             app.close()
-
-    def worker_child_pids(self, service: str) -> list[int]:
-        """The pool processes of a worker (the ones that run tasks)."""
-        proc = self.workers[service]
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
 
     def stop(self) -> None:
         for proc in self.workers.values():

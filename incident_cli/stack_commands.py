@@ -17,7 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from incident_cli.main import _await_incident_id, _settings, _watch, app, console, err, reaching
+from incident_cli.app import app, command_settings, console, err, reaching
+from incident_cli.incident_commands import await_incident_id, watch_incident
 from incident_cli.sample import DEFAULT_SAMPLE, sample_env, sample_trigger
 from incident_cli.stack import Stack, StackError
 from shared.redact import mask_url
@@ -64,7 +65,7 @@ def demo(
     from shared.incident_store import IncidentStore
 
     _stop_on_sigterm()
-    base = _settings()
+    base = command_settings()
     _check_configured_redis(base)
     env = sample_env(sample)
     if base.slack_bot_token is None:
@@ -80,9 +81,9 @@ def demo(
         raise typer.Exit(1) from exc
     try:
         wenv = stack.worker_env
-        settings = _settings(CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
-                             CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"],
-                             INCIDENT_SPOOL_DIR=str(STATE_DIR / "demo-spool"))
+        settings = command_settings(CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
+                                    CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"],
+                                    INCIDENT_SPOOL_DIR=str(STATE_DIR / "demo-spool"))
         # On a shared Redis, a second demo run is a new failure, not a duplicate of the first.
         suffix = "" if base.broker_url is None else f"__demo{int(time.time())}"
         trig = sample_trigger(sample, run_suffix=suffix)
@@ -93,11 +94,11 @@ def demo(
         if delivery.status != "sent":
             err.print(f"[red]could not enqueue: {delivery.reason}[/red]")
             raise typer.Exit(1)
-        incident_id = _await_incident_id(settings, trig.dedup_key, timeout_s=15)
+        incident_id = await_incident_id(settings, trig.dedup_key, timeout_s=15)
         if incident_id is None:
             err.print("[red]the commander did not open an incident[/red]")
             raise typer.Exit(1)
-        _watch(settings, incident_id, timeout_s=timeout_s, json_out=json_out)
+        watch_incident(settings, incident_id, timeout_s=timeout_s, json_out=json_out)
         elapsed_ms = (time.perf_counter() - t0) * 1000
         report = IncidentStore.from_url(settings.state_redis_url).get_report(incident_id)
         if not json_out:
@@ -121,7 +122,7 @@ def up(
 ) -> None:
     """Start the embedded stack in the foreground (Ctrl-C stops it) for trying it by hand."""
     _stop_on_sigterm()
-    base = _settings()
+    base = command_settings()
     flower_auth, generated = _flower_basic_auth(base) if flower else ("", False)  # refused before anything starts
     _check_configured_redis(base)
     env = sample_env(DEFAULT_SAMPLE) if with_sample else {}
@@ -136,10 +137,11 @@ def up(
         wenv = stack.worker_env
         if flower:
             # Flower 2.x reads every FLOWER_<OPTION> variable (flower/command.py apply_env_options).
+            flower_log = open(stack.log_dir / "flower.log", "ab")  # noqa: SIM115 - owned by the process
             flower_proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "commander.worker", "flower",
                  "--address=127.0.0.1", f"--port={flower_port}"], env={**wenv, "FLOWER_BASIC_AUTH": flower_auth},
-                stdout=open(stack.log_dir / "flower.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+                stdout=flower_log, stderr=subprocess.STDOUT)
         console.print("[green]up[/green]. In another shell:", highlight=False)
         masked = False
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):

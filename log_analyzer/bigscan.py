@@ -103,8 +103,9 @@ class _Plan:
         return out
 
 
-def scan(stream: Readable, feed: Feed, literals: tuple[bytes, ...], *, after: int,  # noqa: C901
-         follow: Callable[[], bool] = lambda: False, chunk_bytes: int = CHUNK_BYTES) -> None:
+def scan(  # noqa: C901
+        stream: Readable, feed: Feed, literals: tuple[bytes, ...], *, after: int,
+        follow: Callable[[], bool] = lambda: False, chunk_bytes: int = CHUNK_BYTES) -> None:
     """Feed ``(line_number, line_bytes)`` of the interesting lines of ``stream`` to ``feed``, in order."""
     buf = bytearray(chunk_bytes + MAX_LINE_BYTES)
     view = memoryview(buf)

@@ -50,7 +50,6 @@ class Scanner:
         self.success_seen = False
         self.miner = TemplateMiner()
         self.recent: deque[tuple[int, str]] = deque(maxlen=4)  # ring buffer of context lines
-        self.lines_seen = 0
         self.sources: dict[str, str] = {}  # table -> "source_name.table", to name source nodes fully
 
     @property
@@ -60,7 +59,6 @@ class Scanner:
 
     def feed(self, line: int, piece: Piece) -> None:
         text = piece.text
-        self.lines_seen += 1
         if piece.task and self.task is None:
             self.task = piece.task
         if self.project is None and ("target/" in text or "." in text):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.contracts import Evidence
@@ -66,7 +66,6 @@ class LogAnalysis:
     runbook: str | None = None
     step: str | None = None  # the signature (or template) that decided the class
     source: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def failed(self) -> bool:

@@ -20,7 +20,13 @@ LOCAL_SPILL_MIN_BYTES = 1_000_000_000
 TEMP_WRITTEN_MIN_BYTES = 100_000_000
 FULL_SCAN_MIN_PARTITIONS = 100  # a full scan of a small table is fine
 
-# Advice for the Snowflake error codes seen most in dbt runs (see ENGINEERING.md section 5).
+# Advice for common Snowflake error codes of a failed dbt model. Snowflake publishes no table of its
+# server error codes: each comes with its message, in QUERY_HISTORY's ERROR_CODE and ERROR_MESSAGE
+# (https://docs.snowflake.com/en/sql-reference/account-usage/query_history). 000904 "invalid
+# identifier"; 002003 "Object ... does not exist or not authorized"; 000630 "Statement reached its
+# statement or warehouse timeout of N second(s) and was canceled" (the STATEMENT_TIMEOUT_IN_SECONDS
+# parameter, https://docs.snowflake.com/en/sql-reference/parameters); 000604 "SQL execution canceled";
+# 000606 "No active warehouse selected in the current session".
 _ERROR_ADVICE = {
     "000904": "fix the column reference in the model (or its upstream's output)",
     "002003": "the object is missing or not granted: check the upstream model ran and the role's grants",

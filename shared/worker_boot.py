@@ -1,19 +1,29 @@
-"""What every worker process does at start: redacted logging with task context, fresh clients after fork."""
+"""What every worker process does at start: redacted logging with task and incident context, fresh
+clients after fork."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery.app.log import TaskFormatter
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+)
 
+from shared import log_context
 from shared.redact import redact
 from shared.runtime import get_runtime, reset_runtime
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s"
-TASK_LOG_FORMAT = ("%(asctime)s %(levelname)s [%(processName)s] %(task_name)s[%(task_id)s] "
+# incident_id: set on every record by shared.log_context's filter ("-" outside an incident)
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] [%(incident_id)s] %(name)s: %(message)s"
+TASK_LOG_FORMAT = ("%(asctime)s %(levelname)s [%(processName)s] [%(incident_id)s] %(task_name)s[%(task_id)s] "
                    "%(name)s: %(message)s")
 
 
@@ -43,6 +53,7 @@ class RedactingFormatter(_Redacting):
 def _format(logger: logging.Logger, **_: object) -> None:
     for handler in logger.handlers:
         handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        log_context.install(handler)
 
 
 class RedactingTaskFormatter(_Redacting, TaskFormatter):
@@ -53,3 +64,15 @@ class RedactingTaskFormatter(_Redacting, TaskFormatter):
 def _format_task(logger: logging.Logger, **_: object) -> None:
     for handler in logger.handlers:
         handler.setFormatter(RedactingTaskFormatter(TASK_LOG_FORMAT))
+        log_context.install(handler)
+
+
+@task_prerun.connect
+def _bind_incident(args: Any = None, kwargs: Any = None, **_: object) -> None:
+    """The task's incident on its log lines until it ends, Celery's own (succeeded, failed, retry) included."""
+    log_context.bind_incident(log_context.incident_id_of(args, kwargs))
+
+
+@task_postrun.connect
+def _unbind_incident(**_: object) -> None:
+    log_context.bind_incident(None)

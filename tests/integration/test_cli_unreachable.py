@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from commander import spool
-from incident_cli.main import EXIT_CONFIG, EXIT_UNREACHABLE, explain
+from incident_cli.app import EXIT_CONFIG, EXIT_UNREACHABLE, explain
 from incident_cli.stack import RedisServer, free_port, redis_server_binary
 from shared.settings import MASK
 from tests.conftest import SAMPLE

@@ -91,9 +91,12 @@ def test_no_secret_shape_reaches_any_sink(make_stack: Callable[..., Stack], env:
     # failures (the rejected trigger is there, redacted),
     assert any("invalid trigger" in f["what"] for f in store.failures())
     assert _leaks(json.dumps(store.failures(limit=1_000))) == []
-    # the worker logs,
+    # the worker logs (where a specialist's lines name the incident they were about),
     logs = "\n".join(p.read_text(errors="replace") for p in stack.log_dir.glob("*.log"))
     assert incident_id in logs and _leaks(logs) == []
+    analyzer_log = (stack.log_dir / "log_analyzer.log").read_text(errors="replace").splitlines()
+    assert any(f"[{incident_id}]" in line and "pic.log_analyzer.analyze_logs" in line and "succeeded" in line
+               for line in analyzer_log), "\n".join(analyzer_log[-20:])
     # and `watch --json`
     watched = subprocess.run([sys.executable, "-m", "incident_cli", "watch", incident_id, "--json", "--timeout", "20"],
                              env={**os.environ, **stack.worker_env}, capture_output=True, text=True, timeout=60)
