@@ -61,7 +61,7 @@ print(json.dumps({"rows": 0, "error": error, "lineage": repr(neighbours), "s": t
 
 
 def _row(i: int) -> dict[str, object]:
-    sql = f"/* {{\"app\": \"dbt\", \"node_id\": \"model.shop.m{i % 500}\"}} */ select " + ", ".join(
+    sql = f'/* {{"app": "dbt", "node_id": "model.shop.m{i % 500}"}} */ select ' + ", ".join(
         f"col_{j} as alias_{j}" for j in range(150)
     )
     return {
@@ -89,9 +89,12 @@ def generate(directory: Path, size_mb: int, huge_mb: int) -> dict[str, Path]:
         "lines.jsonl": directory / "lines.jsonl",
         "export.csv": directory / "export.csv",
     }
-    with files["array.json"].open("w") as a, files["wrapped.json"].open("w") as w, files["lines.jsonl"].open(
-        "w"
-    ) as jl, files["export.csv"].open("w", newline="") as c:
+    with (
+        files["array.json"].open("w") as a,
+        files["wrapped.json"].open("w") as w,
+        files["lines.jsonl"].open("w") as jl,
+        files["export.csv"].open("w", newline="") as c,
+    ):
         writer = csv.DictWriter(c, fieldnames=list(_row(0)))
         writer.writeheader()
         a.write("[\n")

@@ -39,14 +39,20 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": round(pct(values, 50), 1), "p95_ms": round(pct(values, 95), 1),
-            "p99_ms": round(pct(values, 99), 1), "max_ms": round(max(values), 1),
-            "mean_ms": round(statistics.fmean(values), 1)}
+    return {
+        "n": len(values),
+        "p50_ms": round(pct(values, 50), 1),
+        "p95_ms": round(pct(values, 95), 1),
+        "p99_ms": round(pct(values, 99), 1),
+        "max_ms": round(max(values), 1),
+        "mean_ms": round(statistics.fmean(values), 1),
+    }
 
 
 def start_slack() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.slack_server", "--port", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.slack_server", "--port", "0"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -71,10 +77,32 @@ def triage_latencies(stack: Stack, settings: object, n: int) -> list[float]:
 
 def floor_latencies(stack: Stack, n: int) -> list[float]:
     env = stack.worker_env
-    workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench.noop_chord", "worker", "-Q", q,
-                                 "-n", f"{q}-{uuid.uuid4().hex[:4]}@%h", "-c", "1", "-E", "--without-mingle",
-                                 "--without-gossip", "-l", "WARNING"], cwd=REPO, env=env)
-               for q in ("bench_commander", "bench_a", "bench_b", "bench_c")]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench.noop_chord",
+                "worker",
+                "-Q",
+                q,
+                "-n",
+                f"{q}-{uuid.uuid4().hex[:4]}@%h",
+                "-c",
+                "1",
+                "-E",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "WARNING",
+            ],
+            cwd=REPO,
+            env=env,
+        )
+        for q in ("bench_commander", "bench_a", "bench_b", "bench_c")
+    ]
     try:
         import os
 
@@ -84,6 +112,7 @@ def floor_latencies(stack: Stack, n: int) -> list[float]:
         os.environ["CELERY_RESULT_BACKEND"] = env["CELERY_RESULT_BACKEND"]
         get_settings.cache_clear()
         from bench.noop_chord import DONE_KEY, app
+
         client = redis.Redis.from_url(env["CELERY_RESULT_BACKEND"])
         deadline = time.monotonic() + 60
         while len(app.control.ping(timeout=0.5) or []) < 4 + len(stack.workers):
@@ -130,21 +159,29 @@ def main() -> None:
     try:
         with Stack(env=env) as stack:
             wenv = stack.worker_env
-            settings = load_settings(**env, CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
-                                     CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"])
+            settings = load_settings(
+                **env, CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"], CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"]
+            )
             triage = summary(triage_latencies(stack, settings, args.incidents))
             floor = summary(floor_latencies(stack, args.incidents))
             producer = summary(publish_latencies(stack, settings))
     finally:
         slack.terminate()
-    result = {"triage": triage, "bare_chord_floor": floor, "producer_publish": producer,
-              "p50_ratio_to_floor": round(triage["p50_ms"] / floor["p50_ms"], 2)}
+    result = {
+        "triage": triage,
+        "bare_chord_floor": floor,
+        "producer_publish": producer,
+        "p50_ratio_to_floor": round(triage["p50_ms"] / floor["p50_ms"], 2),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{'':28}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for name, row in (("trigger → final post", triage), ("bare chord of 3 no-ops", floor),
-                      ("producer publish (warm)", producer)):
+    for name, row in (
+        ("trigger → final post", triage),
+        ("bare chord of 3 no-ops", floor),
+        ("producer publish (warm)", producer),
+    ):
         print(f"{name:28}{row['n']:>5}{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}{row['max_ms']:>9}")
     print(f"p50 ratio triage / floor: {result['p50_ratio_to_floor']}x  (target ≤ 3x; p95 target < 250 ms)")
 

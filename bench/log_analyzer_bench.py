@@ -19,22 +19,51 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-INFO = [json.dumps({"timestamp": f"2026-11-23T10:{i % 60:02d}:00.{i:06d}Z", "level": "info",
-                    "event": f"Processed batch {i} rows={i * 37 % 99991} into analytics.fct_orders_{i % 7} "
-                             f"in {i % 13}.{i % 997:03d}s", "logger": "airflow.task.operators",
-                    "dag_id": "hourly_marts", "task_id": "dbt_build"}) for i in range(997)]
-WARN = json.dumps({"timestamp": "2026-11-23T10:30:00Z", "level": "warning",
-                   "event": "Connection retry 1/3 to warehouse (transient)", "logger": "task"})
+INFO = [
+    json.dumps(
+        {
+            "timestamp": f"2026-11-23T10:{i % 60:02d}:00.{i:06d}Z",
+            "level": "info",
+            "event": f"Processed batch {i} rows={i * 37 % 99991} into analytics.fct_orders_{i % 7} "
+            f"in {i % 13}.{i % 997:03d}s",
+            "logger": "airflow.task.operators",
+            "dag_id": "hourly_marts",
+            "task_id": "dbt_build",
+        }
+    )
+    for i in range(997)
+]
+WARN = json.dumps(
+    {
+        "timestamp": "2026-11-23T10:30:00Z",
+        "level": "warning",
+        "event": "Connection retry 1/3 to warehouse (transient)",
+        "logger": "task",
+    }
+)
 FAILURE = [
     json.dumps({"timestamp": "2026-11-23T11:00:00Z", "level": "info", "event": s, "logger": "task.stdout"})
-    for s in ("\u001b[31mFailure in model fct_orders (models/marts/fct_orders.sql)\u001b[0m",
-              "  Database Error in model fct_orders (models/marts/fct_orders.sql)",
-              "  000904 (42000): SQL compilation error: error line 3 at position 4",
-              "  invalid identifier 'ORDER_TOTAL'")
-] + [json.dumps({"timestamp": "2026-11-23T11:00:01Z", "level": "error", "event": "Task failed with exception",
-                 "error_detail": [{"exc_type": "AirflowException",
-                                   "exc_value": "Bash command failed. The command returned a non-zero "
-                                                "exit code 1."}]})]
+    for s in (
+        "\u001b[31mFailure in model fct_orders (models/marts/fct_orders.sql)\u001b[0m",
+        "  Database Error in model fct_orders (models/marts/fct_orders.sql)",
+        "  000904 (42000): SQL compilation error: error line 3 at position 4",
+        "  invalid identifier 'ORDER_TOTAL'",
+    )
+] + [
+    json.dumps(
+        {
+            "timestamp": "2026-11-23T11:00:01Z",
+            "level": "error",
+            "event": "Task failed with exception",
+            "error_detail": [
+                {
+                    "exc_type": "AirflowException",
+                    "exc_value": "Bash command failed. The command returned a non-zero exit code 1.",
+                }
+            ],
+        }
+    )
+]
 
 PROBE = """
 import resource, sys, time
@@ -78,8 +107,9 @@ def main() -> None:
             grep = subprocess.run(["grep", "-c", "ERROR", str(path)], capture_output=True, text=True)
             grep_s = min(grep_s, time.perf_counter() - t)
             count = grep.stdout.strip()
-            probe = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True,
-                                   cwd=ROOT, check=True)
+            probe = subprocess.run(
+                [sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, cwd=ROOT, check=True
+            )
             out = probe.stdout.split(" ", 4)
             ours_s, rss_mb = min(ours_s, float(out[0])), max(rss_mb, int(out[1]))
         print(f"file: {size_mb:.0f} MB")

@@ -19,15 +19,20 @@ QUEUES = ("bench_commander", "bench_a", "bench_b", "bench_c")
 DONE_KEY = "bench:noop:done"
 
 app = make_app("bench-noop")
-app.conf.task_routes = {"bench.commander": {"queue": "bench_commander"}, "bench.done": {"queue": "bench_commander"},
-                        "bench.noop_a": {"queue": "bench_a"}, "bench.noop_b": {"queue": "bench_b"},
-                        "bench.noop_c": {"queue": "bench_c"}}
+app.conf.task_routes = {
+    "bench.commander": {"queue": "bench_commander"},
+    "bench.done": {"queue": "bench_commander"},
+    "bench.noop_a": {"queue": "bench_a"},
+    "bench.noop_b": {"queue": "bench_b"},
+    "bench.noop_c": {"queue": "bench_c"},
+}
 
 
 @app.task(name="bench.commander", acks_late=True)
 def commander(token: str) -> None:
     chord([app.signature(f"bench.noop_{x}", args=(token,)) for x in "abc"], app=app)(
-        app.signature("bench.done", kwargs={"token": token}))
+        app.signature("bench.done", kwargs={"token": token})
+    )
 
 
 def _noop(token: str) -> dict[str, Any]:

@@ -100,13 +100,8 @@ def main() -> None:
         med = statistics.median
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
         decoder = f"msgspec {fast.__version__}" if fast else "stdlib json (msgspec not installed)"
-        print(
-            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times suffer under load)"
-        )
-        print(
-            f"manifest: {args.models} models, {size_mb:.1f} MB; lookup {target} -> "
-            f"{resolution.declared[0].owner}"
-        )
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times suffer under load)")
+        print(f"manifest: {args.models} models, {size_mb:.1f} MB; lookup {target} -> {resolution.declared[0].owner}")
         print(
             f"cold, {decoder} (read + decode + index + resolve): median {med(cold_ms):.0f} ms wall / "
             f"{med(cold_cpu_ms):.0f} ms CPU, min {min(cold_ms):.0f} ms wall, {args.repeat} runs"
@@ -115,10 +110,7 @@ def main() -> None:
             f"cold, stdlib json fallback (read + decode + index): median {med(stdlib_ms):.0f} ms wall / "
             f"{med(stdlib_cpu_ms):.0f} ms CPU, min {min(stdlib_ms):.0f} ms wall"
         )
-        print(
-            f"warm resolve_owner (cached index): median {med(warm_us):.1f} us, "
-            f"p99 {sorted(warm_us)[989]:.1f} us"
-        )
+        print(f"warm resolve_owner (cached index): median {med(warm_us):.1f} us, p99 {sorted(warm_us)[989]:.1f} us")
         print(f"warm open_project + resolve (stat + cache hit): median {med(warm_open_us):.1f} us")
         print(
             f"peak Python memory while loading: {peak / 1e6:.0f} MB; index retained: {retained / 1e6:.1f} MB "

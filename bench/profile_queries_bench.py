@@ -84,9 +84,7 @@ def main() -> None:
         rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for model in (None, args.model) if args.model else (None,):
             began, cpu_began = time.perf_counter(), time.process_time()
-            profiles = profile_queries(
-                FileSource(path), start=start, end=start + timedelta(hours=3), model=model
-            )
+            profiles = profile_queries(FileSource(path), start=start, end=start + timedelta(hours=3), model=model)
             wall_s, cpu_s = time.perf_counter() - began, time.process_time() - cpu_began
             peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             print(

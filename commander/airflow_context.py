@@ -21,17 +21,24 @@ from shared.redact import clean
 log = logging.getLogger(__name__)
 
 EXCEPTION_LIMIT = 4_000
-UPSTREAM_FAILED_NOTE = ("Airflow named an upstream_failed task in its DAG-level callback; "
-                        "the task that failed is upstream of it in this run.")
+UPSTREAM_FAILED_NOTE = (
+    "Airflow named an upstream_failed task in its DAG-level callback; "
+    "the task that failed is upstream of it in this run."
+)
 
 
-def triggers_from_context(context: Mapping[str, Any], *, model: str | None = None,
-                          note: str | None = None) -> list[Trigger]:
+def triggers_from_context(
+    context: Mapping[str, Any], *, model: str | None = None, note: str | None = None
+) -> list[Trigger]:
     """One Trigger per failed task instance the context describes (usually one)."""
     dag_run = context.get("dag_run")
     run_id = _str(context.get("run_id")) or _str(_attr(dag_run, "run_id"))
-    logical_date = _date(context.get("logical_date")) or _date(context.get("execution_date")) \
-        or _date(_attr(dag_run, "logical_date")) or _date(_attr(dag_run, "execution_date"))
+    logical_date = (
+        _date(context.get("logical_date"))
+        or _date(context.get("execution_date"))
+        or _date(_attr(dag_run, "logical_date"))
+        or _date(_attr(dag_run, "execution_date"))
+    )
     dag_level = "exception" not in context and context.get("reason") is not None
     instances = _failed_instances(dag_run) if dag_level else []
     if not instances:
@@ -44,23 +51,28 @@ def triggers_from_context(context: Mapping[str, Any], *, model: str | None = Non
         if dag_level and _str(_attr(ti, "state")) == "upstream_failed":
             # Airflow 2 hands a DAG-level callback the run's last task, not the failed one (#26760).
             ti_note = " ".join(filter(None, [note, UPSTREAM_FAILED_NOTE]))
-        dag_id = _str(_attr(ti, "dag_id")) or _str(_attr(context.get("dag"), "dag_id")) \
-            or _str(_attr(dag_run, "dag_id"))
+        dag_id = (
+            _str(_attr(ti, "dag_id")) or _str(_attr(context.get("dag"), "dag_id")) or _str(_attr(dag_run, "dag_id"))
+        )
         task_id = _str(_attr(ti, "task_id")) or _str(_attr(context.get("task"), "task_id"))
         if not (dag_id and task_id and run_id):
             continue
         try:
-            triggers.append(Trigger(
-                dag_id=dag_id, task_id=task_id, run_id=run_id[:250],
-                try_number=_int(_attr(ti, "try_number"), default=1),
-                map_index=_int(_attr(ti, "map_index"), default=-1),
-                logical_date=logical_date,
-                exception=exception,
-                log_location=(_str(_attr(ti, "log_url")) or None),
-                model=(model or _param_model(context) or "")[:250] or None,
-                context=ti_note[:2_000] if ti_note else None,
-                source=TriggerSource.AIRFLOW,
-            ))
+            triggers.append(
+                Trigger(
+                    dag_id=dag_id,
+                    task_id=task_id,
+                    run_id=run_id[:250],
+                    try_number=_int(_attr(ti, "try_number"), default=1),
+                    map_index=_int(_attr(ti, "map_index"), default=-1),
+                    logical_date=logical_date,
+                    exception=exception,
+                    log_location=(_str(_attr(ti, "log_url")) or None),
+                    model=(model or _param_model(context) or "")[:250] or None,
+                    context=ti_note[:2_000] if ti_note else None,
+                    source=TriggerSource.AIRFLOW,
+                )
+            )
         except ValueError:  # one odd task instance must not cost the others their triage
             log.exception("incident commander: skipped a task instance that makes no valid trigger")
     return triggers
@@ -74,8 +86,11 @@ def _failed_instances(dag_run: Any) -> list[Any]:
         return list(getter(state=["failed"]))
     except Exception:  # Airflow 3 runs DAG callbacks without DB access in some setups
         try:
-            return [ti for ti in getter() if _str(_attr(ti, "state")).endswith("failed")
-                    and not _str(_attr(ti, "state")).startswith("upstream")]
+            return [
+                ti
+                for ti in getter()
+                if _str(_attr(ti, "state")).endswith("failed") and not _str(_attr(ti, "state")).startswith("upstream")
+            ]
         except Exception:
             return []
 

@@ -36,9 +36,11 @@ def compose(incident: Incident, findings: Mapping[str, AnyFinding]) -> Report:
     """
     complete = {s.name: findings.get(s.name) or unavailable(s.name, NEVER_REPORTED) for s in SPECIALISTS}
     degraded = any(f.status is FindingStatus.UNAVAILABLE for f in complete.values())
-    log, queries, owners = (pick(complete, LogFinding, missing=NEVER_REPORTED),
-                            pick(complete, QueryFinding, missing=NEVER_REPORTED),
-                            pick(complete, OwnerFinding, missing=NEVER_REPORTED))
+    log, queries, owners = (
+        pick(complete, LogFinding, missing=NEVER_REPORTED),
+        pick(complete, QueryFinding, missing=NEVER_REPORTED),
+        pick(complete, OwnerFinding, missing=NEVER_REPORTED),
+    )
     return Report(
         incident_id=incident.incident_id,
         trigger=incident.trigger,
@@ -56,8 +58,9 @@ def root_cause(trigger: Trigger, log: LogFinding) -> str:
     if log.status is FindingStatus.OK:
         return log.summary
     fallback = _exception_line(trigger.exception)
-    reason = ("the log shows no failure" if log.status is FindingStatus.EMPTY
-              else f"log analysis unavailable: {log.summary}")
+    reason = (
+        "the log shows no failure" if log.status is FindingStatus.EMPTY else f"log analysis unavailable: {log.summary}"
+    )
     if fallback:
         return f"Airflow reported: {fallback} ({reason})"
     return f"Unknown: {reason}."

@@ -78,8 +78,7 @@ def sync_top_message(incident_id: str, *, runtime: Runtime) -> Synced:
         with store.lock(f"top:{incident_id}", timeout_s=lock_s) as lock:
             return _sync(incident_id, runtime=runtime, still_mine=lock.reacquire)
     except redis.exceptions.LockError as exc:  # not acquired in time, or lost while we waited on Slack
-        raise IncidentBusy(f"{incident_id}: another worker holds its message lock ({exc})",
-                           retry_after_s=2.0) from exc
+        raise IncidentBusy(f"{incident_id}: another worker holds its message lock ({exc})", retry_after_s=2.0) from exc
 
 
 def _sync(incident_id: str, *, runtime: Runtime, still_mine: Callable[[], object]) -> Synced:
@@ -93,8 +92,9 @@ def _sync(incident_id: str, *, runtime: Runtime, still_mine: Callable[[], object
     shows = "report" if report is not None else "opening"
     posted = adopted = False
     if incident.thread_ts is None:
-        incident, posted, adopted = _ensure_posted(incident, text=text, blocks=blocks, runtime=runtime,
-                                                   still_mine=still_mine)
+        incident, posted, adopted = _ensure_posted(
+            incident, text=text, blocks=blocks, runtime=runtime, still_mine=still_mine
+        )
         store.set_field(incident_id, _SHOWS, digest if posted else "unknown")
         store.publish(incident_id, "opened", incident.model_dump_json())
     if store.get_field(incident_id, _SHOWS) != digest:
@@ -106,8 +106,9 @@ def _sync(incident_id: str, *, runtime: Runtime, still_mine: Callable[[], object
     return Synced(incident=incident, shows=shows, posted=posted, adopted=adopted)
 
 
-def _ensure_posted(incident: Incident, *, text: str, blocks: list[dict[str, Any]], runtime: Runtime,
-                   still_mine: Callable[[], object]) -> tuple[Incident, bool, bool]:
+def _ensure_posted(
+    incident: Incident, *, text: str, blocks: list[dict[str, Any]], runtime: Runtime, still_mine: Callable[[], object]
+) -> tuple[Incident, bool, bool]:
     """The incident with its top-level message: adopted from an earlier attempt, or posted now."""
     store, sink, incident_id = runtime.store, runtime.sink, incident.incident_id
     tag = top_tag(incident_id)
@@ -117,8 +118,10 @@ def _ensure_posted(incident: Incident, *, text: str, blocks: list[dict[str, Any]
         age_s = store.server_time_s() - float(intent)
         settle_s = runtime.settings.slack_timeout_s + SETTLE_S
         if age_s < settle_s:
-            raise SlackRetryable(f"{incident_id}: an earlier post may still land; looking in {settle_s - age_s:.1f} s",
-                                 retry_after_s=settle_s - age_s)
+            raise SlackRetryable(
+                f"{incident_id}: an earlier post may still land; looking in {settle_s - age_s:.1f} s",
+                retry_after_s=settle_s - age_s,
+            )
         found = sink.find_tagged(channel=incident.channel, tag=tag, since_s=float(intent))
         if found is not None:
             log.warning("%s: adopted the top-level message %s posted by an earlier attempt", incident_id, found.ts)
@@ -132,8 +135,9 @@ def _ensure_posted(incident: Incident, *, text: str, blocks: list[dict[str, Any]
         except SlackPermanent:  # refused (channel_not_found, invalid_auth): certainly not posted
             store.delete_field(incident_id, _INTENT)
             raise
-        faults.inject("commander", "kill-after-post", key=incident_id, store=store,
-                      spec=runtime.settings.fault_injection)
+        faults.inject(
+            "commander", "kill-after-post", key=incident_id, store=store, spec=runtime.settings.fault_injection
+        )
     incident = incident.model_copy(update={"channel": found.channel, "thread_ts": found.ts})
     store.save_incident(incident)
     return incident, posted, not posted

@@ -75,8 +75,9 @@ def show(incident_id: str, *, runtime: Runtime, what: str) -> str | None:
         log.warning("%s: %s not shown yet (%s); it will be retried", incident_id, what, exc)
         return str(exc)
     except SlackPermanent as exc:
-        runtime.store.record_failure(what=f"{what} of {incident_id} refused by Slack",
-                                     reason=f"{type(exc).__name__}: {exc}")
+        runtime.store.record_failure(
+            what=f"{what} of {incident_id} refused by Slack", reason=f"{type(exc).__name__}: {exc}"
+        )
         log.error("%s: %s refused by Slack: %s", incident_id, what, exc)
     return None
 
@@ -87,8 +88,9 @@ class Finished:
     undelivered: str | None = None  # why Slack does not show it yet (retryable), or None
 
 
-def finish_incident(incident_id: str, findings: Mapping[str, AnyFinding], *, runtime: Runtime,
-                    unless_reported: bool = False) -> Finished | None:
+def finish_incident(
+    incident_id: str, findings: Mapping[str, AnyFinding], *, runtime: Runtime, unless_reported: bool = False
+) -> Finished | None:
     """Compose the report, keep it, and try once to make it the incident's top-level message.
 
     One composition at a time per incident (a Redis lock), so the deadline task and a late chord
@@ -128,4 +130,3 @@ def missing_as_unavailable(found: Mapping[str, AnyFinding], reason: str) -> dict
 
 def is_reported(incident_id: str, *, runtime: Runtime) -> bool:
     return runtime.store.get_field(incident_id, "reported_at") is not None
-

@@ -55,8 +55,7 @@ def trigger_incident_commander(context: Mapping[str, Any]) -> None:
     _deliver_context(context, model=None, note=None)
 
 
-def make_failure_callback(*, model: str | None = None, note: str | None = None
-                          ) -> Callable[[Mapping[str, Any]], None]:
+def make_failure_callback(*, model: str | None = None, note: str | None = None) -> Callable[[Mapping[str, Any]], None]:
     """A callback that also names the suspect dbt model and a free-text note for the triage."""
 
     def callback(context: Mapping[str, Any]) -> None:
@@ -89,8 +88,12 @@ def send_trigger(trigger: Trigger, *, settings: Settings | None = None) -> Deliv
         try:
             path = spool.write(payload, settings.spool_dir)
         except OSError as spool_exc:
-            log.error("incident commander: LOST trigger %s: broker (%s) and spool (%s) both failed",
-                      trigger.dedup_key, reason, spool_exc)
+            log.error(
+                "incident commander: LOST trigger %s: broker (%s) and spool (%s) both failed",
+                trigger.dedup_key,
+                reason,
+                spool_exc,
+            )
             return Delivery(status="failed", dedup_key=trigger.dedup_key, reason=f"{reason}; {spool_exc}")
         log.warning("incident commander: broker unavailable (%s); spooled %s", reason, path)
         return Delivery(status="spooled", dedup_key=trigger.dedup_key, spool_path=path, reason=reason)
@@ -114,14 +117,22 @@ def publish(payload: dict[str, Any], *, settings: Settings) -> None:
 
     # A short argsrepr: Celery would otherwise saferepr() the whole trigger for every message
     # (a third of the publish), and Flower shows this instead of the exception text.
-    label = f"({payload.get('dag_id')}.{payload.get('task_id')} run={payload.get('run_id')} " \
-            f"try={payload.get('try_number')})"
+    label = (
+        f"({payload.get('dag_id')}.{payload.get('task_id')} run={payload.get('run_id')} "
+        f"try={payload.get('try_number')})"
+    )
 
     def send() -> None:
-        app.send_task(TaskName.TRIAGE.value, args=(payload,), queue=COMMANDER_QUEUE,
-                      argsrepr=label, kwargsrepr="{}", ignore_result=True, retry=True,
-                      retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                                    "interval_max": 0.2})
+        app.send_task(
+            TaskName.TRIAGE.value,
+            args=(payload,),
+            queue=COMMANDER_QUEUE,
+            argsrepr=label,
+            kwargsrepr="{}",
+            ignore_result=True,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
+        )
 
     job = _Job(send)
     _publisher().put(job)
@@ -155,8 +166,7 @@ def _publisher() -> queue.SimpleQueue[_Job]:
     with _apps_lock:
         if _publisher_pid != os.getpid():
             _jobs = queue.SimpleQueue()
-            threading.Thread(target=_run_jobs, args=(_jobs,), name="incident-commander-publish",
-                             daemon=True).start()
+            threading.Thread(target=_run_jobs, args=(_jobs,), name="incident-commander-publish", daemon=True).start()
             _publisher_pid = os.getpid()
         return _jobs
 
@@ -182,9 +192,13 @@ def _producer_app(settings: Settings) -> Celery:
             transport = dict(config["broker_transport_options"])  # type: ignore[call-overload]
             timeout_s = min(settings.publish_timeout_s, 2.0)
             transport.update(socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-            config.update(broker_transport_options=transport, broker_connection_timeout=timeout_s,
-                          result_backend=None,  # the producer never waits for a result
-                          broker_connection_retry_on_startup=False, broker_pool_limit=4)
+            config.update(
+                broker_transport_options=transport,
+                broker_connection_timeout=timeout_s,
+                result_backend=None,  # the producer never waits for a result
+                broker_connection_retry_on_startup=False,
+                broker_pool_limit=4,
+            )
             app.conf.update(config)
             _apps[url] = app
         return app

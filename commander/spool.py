@@ -88,8 +88,11 @@ def flush(spool_dir: Path, send: Callable[[dict[str, Any]], None], *, limit: int
                 payload = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 _quarantine(path)
-                return FlushResult(sent=sent, remaining=len(pending(spool_dir)),
-                                   error=f"unreadable spool file {path.name} moved aside: {exc}")
+                return FlushResult(
+                    sent=sent,
+                    remaining=len(pending(spool_dir)),
+                    error=f"unreadable spool file {path.name} moved aside: {exc}",
+                )
             try:
                 send(payload)
             except Exception as exc:

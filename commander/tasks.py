@@ -1,9 +1,9 @@
 """The commander's Celery tasks: thin wrappers over ``commander.incidents`` and ``commander.delivery``.
 
-    triage ──► chord(analyze_logs, profile_queries, notify_owners) ──► compose_report
-                    │ (a member died for good: ChordError)          └─► report_chord_failure
-                    └ finalize_overdue (countdown): a specialist that never answers
-    deliver: the top-level message that Slack did not take yet (opening or report), until it does
+triage ──► chord(analyze_logs, profile_queries, notify_owners) ──► compose_report
+                │ (a member died for good: ChordError)          └─► report_chord_failure
+                └ finalize_overdue (countdown): a specialist that never answers
+deliver: the top-level message that Slack did not take yet (opening or report), until it does
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ log = logging.getLogger(__name__)
 
 # What a commander task retries: worth trying again later. A PermanentError fails at once.
 RETRYABLE: tuple[type[Exception], ...] = (
-    RetryableError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    RetryableError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class CommanderTask(Task):
@@ -67,8 +70,10 @@ class CommanderTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         try:
             get_runtime().store.record_failure(
-                what=f"{self.name} failed", reason=f"{type(exc).__name__}: {exc}",
-                payload={"task_id": task_id, "args": list(args)[:1] if args else None})
+                what=f"{self.name} failed",
+                reason=f"{type(exc).__name__}: {exc}",
+                payload={"task_id": task_id, "args": list(args)[:1] if args else None},
+            )
         except Exception:
             log.exception("could not record the failure of %s", task_id)
         log.error("%s[%s] failed for good: %s", self.name, task_id, exc)
@@ -164,8 +169,7 @@ def register_commander(app: Celery) -> None:
     def compose_report(self: Task, results: list[Any], *, incident_id: str) -> dict[str, Any]:
         runtime = get_runtime()
         found = findings_from_results(results)
-        finished = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"),
-                                   runtime=runtime)
+        finished = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"), runtime=runtime)
         assert finished is not None
         return _after_finish(app, incident_id, finished, runtime=runtime)
 
@@ -190,15 +194,22 @@ def register_commander(app: Celery) -> None:
             log.warning("%s: deadline fired %.1f s early by Redis's clock; re-armed", incident_id, remaining_s)
             return {"status": "re-armed", "incident_id": incident_id, "remaining_s": round(remaining_s, 3)}
         reason = f"no result within {deadline_s:g} s"
-        finished = finish_incident(incident_id, missing_as_unavailable(runtime.store.findings(incident_id), reason),
-                                   runtime=runtime, unless_reported=True)
+        finished = finish_incident(
+            incident_id,
+            missing_as_unavailable(runtime.store.findings(incident_id), reason),
+            runtime=runtime,
+            unless_reported=True,
+        )
         if finished is None:
             return {"status": "already reported", "incident_id": incident_id}
         log.warning("%s reported at its deadline", incident_id)
         return _after_finish(app, incident_id, finished, runtime=runtime)
 
-    @app.task(name=TaskName.DELIVER.value, bind=True,
-              **RETRY_OPTIONS | {"base": DeliverTask, "max_retries": SLACK_DELIVERY.max_retries})
+    @app.task(
+        name=TaskName.DELIVER.value,
+        bind=True,
+        **RETRY_OPTIONS | {"base": DeliverTask, "max_retries": SLACK_DELIVERY.max_retries},
+    )
     def deliver(self: Task, incident_id: str) -> dict[str, Any]:
         return run_delivery(incident_id, runtime=get_runtime())
 
@@ -222,11 +233,13 @@ def retry_delivery(task: CommanderTask, incident_id: str, exc: Exception, *, run
     incident's age and TTL (not by a count), unless a delivery is already scheduled; or give up visibly."""
     store = runtime.store
     policy = task.retry_policy.until(runtime.settings.dedup_ttl_s)
-    countdown_s = policy.countdown(task.request.retries or 0, retry_after_s=retry_after_s(exc),
-                                   elapsed_s=_age_s(store.get_incident(incident_id)))
+    countdown_s = policy.countdown(
+        task.request.retries or 0, retry_after_s=retry_after_s(exc), elapsed_s=_age_s(store.get_incident(incident_id))
+    )
     if countdown_s is None:
-        store.record_failure(what=f"top-level message of {incident_id} not delivered: Slack unavailable "
-                                  "for too long", reason=str(exc))
+        store.record_failure(
+            what=f"top-level message of {incident_id} not delivered: Slack unavailable for too long", reason=str(exc)
+        )
         return {"status": "gave up", "incident_id": incident_id, "reason": str(exc)}
     if not store.once(f"{incident_id}:delivery", ttl_s=countdown_s + 120):
         return {"status": "merged into the delivery already scheduled", "incident_id": incident_id}

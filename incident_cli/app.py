@@ -55,8 +55,11 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     help="Deterministic triage of failed Airflow/dbt tasks into one Slack post "
-         "(ROOT CAUSE / IMPACT / OWNER / NEXT ACTION), on Celery and Redis.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+    "(ROOT CAUSE / IMPACT / OWNER / NEXT ACTION), on Celery and Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 err = Console(stderr=True)
 

@@ -21,10 +21,14 @@ def trigger(
     try_number: Annotated[int, typer.Option(help="Which attempt failed.")] = 1,
     model: Annotated[str | None, typer.Option(help="The suspect dbt model.")] = None,
     context: Annotated[str | None, typer.Option(help='Free text, e.g. "Failed 3 times in 30 minutes".')] = None,
-    log: Annotated[Path | None, typer.Option(
-        help="The task log to analyse (else found in AIRFLOW_LOG_FOLDER). The workers read it only if it "
-             "is inside AIRFLOW_LOG_FOLDER or DBT_PROJECT_DIR/logs; anything else is refused and the "
-             "finding says so. To analyse any file here and now, use analyze-log.")] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            help="The task log to analyse (else found in AIRFLOW_LOG_FOLDER). The workers read it only if it "
+            "is inside AIRFLOW_LOG_FOLDER or DBT_PROJECT_DIR/logs; anything else is refused and the "
+            "finding says so. To analyse any file here and now, use analyze-log."
+        ),
+    ] = None,
     exception: Annotated[str | None, typer.Option(help="The exception text, if you have it.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the report and print it.")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 120.0,
@@ -37,23 +41,39 @@ def trigger(
 
     settings = command_settings()
     try:
-        trig = Trigger(dag_id=dag, task_id=task, run_id=run_id or f"manual__{datetime.now(UTC).isoformat()}",
-                       try_number=try_number, model=model, context=context,
-                       log_location=str(log.resolve()) if log else None,
-                       exception=clean(exception, 4_000), source=TriggerSource.CLI)
+        trig = Trigger(
+            dag_id=dag,
+            task_id=task,
+            run_id=run_id or f"manual__{datetime.now(UTC).isoformat()}",
+            try_number=try_number,
+            model=model,
+            context=context,
+            log_location=str(log.resolve()) if log else None,
+            exception=clean(exception, 4_000),
+            source=TriggerSource.CLI,
+        )
     except ValueError as exc:
         err.print(f"[red]bad trigger:[/red] {exc}")
         raise typer.Exit(2) from exc
     delivery = send_trigger(trig, settings=settings)
     if delivery.status != "sent":
-        _emit(json_out, {"status": delivery.status, "reason": delivery.reason,
-                         "spool_path": str(delivery.spool_path) if delivery.spool_path else None},
-              f"[yellow]{delivery.status}[/yellow]: {delivery.reason}")
+        _emit(
+            json_out,
+            {
+                "status": delivery.status,
+                "reason": delivery.reason,
+                "spool_path": str(delivery.spool_path) if delivery.spool_path else None,
+            },
+            f"[yellow]{delivery.status}[/yellow]: {delivery.reason}",
+        )
         raise typer.Exit(1)
     incident_id = await_incident_id(settings, trig.dedup_key, timeout_s=min(timeout_s, 15.0))
     if incident_id is None:
-        _emit(json_out, {"status": "queued", "dedup_key": trig.dedup_key},
-              "queued; no incident id yet (is the commander worker running?)")
+        _emit(
+            json_out,
+            {"status": "queued", "dedup_key": trig.dedup_key},
+            "queued; no incident id yet (is the commander worker running?)",
+        )
         raise typer.Exit(1 if wait else 0)
     if not wait:
         _emit(json_out, {"status": "opened", "incident_id": incident_id}, incident_id)
@@ -125,20 +145,30 @@ def flush_spool_command(json_out: Annotated[bool, typer.Option("--json", help="P
     result = flush_spool(settings=settings)
     error = short_reason(result.error) if result.error else None  # redacted, short: it reaches stdout and --json
     if json_out or not result.send_failed:
-        _emit(json_out, {"sent": result.sent, "remaining": result.remaining, "error": error},
-              f"sent {result.sent}, remaining {result.remaining}" + (f" ({error})" if error else ""))
+        _emit(
+            json_out,
+            {"sent": result.sent, "remaining": result.remaining, "error": error},
+            f"sent {result.sent}, remaining {result.remaining}" + (f" ({error})" if error else ""),
+        )
     if result.send_failed:
-        typer.echo(one_line(f"error: the broker did not take a spooled trigger ({error or '?'}) "
-                            f"at {settings.describe_broker()}; sent {result.sent}, {result.remaining} still spooled "
-                            f"in {settings.spool_dir}"), err=True)
+        typer.echo(
+            one_line(
+                f"error: the broker did not take a spooled trigger ({error or '?'}) "
+                f"at {settings.describe_broker()}; sent {result.sent}, {result.remaining} still spooled "
+                f"in {settings.spool_dir}"
+            ),
+            err=True,
+        )
         raise typer.Exit(EXIT_UNREACHABLE)
     if result.error and result.remaining:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
-def failures(limit: Annotated[int, typer.Option(help="How many.")] = 20,
-             json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def failures(
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Triggers that did not end in a post (invalid input, Slack refused, retries exhausted)."""
     from shared.incident_store import IncidentStore
 

@@ -41,8 +41,9 @@ def report_panel(report: Report) -> Panel:
     lines = [html.unescape(_block_text(b)) for b in blocks]
     body = Group(*(_mrkdwn(line) for line in lines if line))
     style = "green" if report.status is ReportStatus.COMPLETE else "yellow"
-    return Panel(body, title=f"#incidents  {report.incident_id}", subtitle=report.status.value,
-                 border_style=style, expand=False)
+    return Panel(
+        body, title=f"#incidents  {report.incident_id}", subtitle=report.status.value, border_style=style, expand=False
+    )
 
 
 def finding_line(finding: AnyFinding) -> Text:

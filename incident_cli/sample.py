@@ -25,11 +25,30 @@ def sample_env(sample: Path = DEFAULT_SAMPLE) -> dict[str, str]:
 def sample_trigger(sample: Path = DEFAULT_SAMPLE, *, run_suffix: str = "") -> Trigger:
     """The bundled incident's trigger (``incident.json``), as Airflow would have sent it."""
     spec = json.loads((sample / "incident.json").read_text())
-    fields = {k: spec[k] for k in ("dag_id", "task_id", "run_id", "try_number", "map_index", "model",
-                                   "exception", "context", "failed_at", "logical_date") if spec.get(k) is not None}
-    log = airflow_task_log_path(sample / "airflow_logs", dag_id=fields["dag_id"], run_id=fields["run_id"],
-                                task_id=fields["task_id"], map_index=fields.get("map_index", -1),
-                                try_number=fields.get("try_number", 1))
+    fields = {
+        k: spec[k]
+        for k in (
+            "dag_id",
+            "task_id",
+            "run_id",
+            "try_number",
+            "map_index",
+            "model",
+            "exception",
+            "context",
+            "failed_at",
+            "logical_date",
+        )
+        if spec.get(k) is not None
+    }
+    log = airflow_task_log_path(
+        sample / "airflow_logs",
+        dag_id=fields["dag_id"],
+        run_id=fields["run_id"],
+        task_id=fields["task_id"],
+        map_index=fields.get("map_index", -1),
+        try_number=fields.get("try_number", 1),
+    )
     if log.is_file():
         fields["log_location"] = str(log.resolve())
     fields["run_id"] = fields["run_id"] + run_suffix

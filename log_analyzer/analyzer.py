@@ -24,9 +24,14 @@ GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
 BIG_CHUNK_BYTES = CHUNK_BYTES  # read size of the big-file scan (tests make it tiny)
 
 
-def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run_results: Path | None = None,
-                model: str | None = None, dbt_project_dir: Path | None = None,
-                task: str | None = None) -> LogAnalysis:
+def analyze_log(
+    lines_or_path: Path | str | Iterable[str | bytes] | None,
+    *,
+    run_results: Path | None = None,
+    model: str | None = None,
+    dbt_project_dir: Path | None = None,
+    task: str | None = None,
+) -> LogAnalysis:
     """Find the root failure in one log (a path, log text or lines) and, if given, run_results.json.
 
     ``model`` prefers that dbt model's failure; ``dbt_project_dir`` names the project so that
@@ -42,8 +47,7 @@ def analyze_log(lines_or_path: Path | str | Iterable[str | bytes] | None, *, run
         project = results.failed[0].unique_id.split(".")[1]
     if task is None and isinstance(lines_or_path, Path | str) and "task_id=" in str(lines_or_path):
         task = str(lines_or_path).split("task_id=", 1)[1].split("/", 1)[0]
-    return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task,
-                   source=source)
+    return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task, source=source)
 
 
 def _scan(lines_or_path: Path | str | Iterable[str | bytes] | None, scanner: Scanner) -> str:
@@ -64,6 +68,7 @@ def _scan(lines_or_path: Path | str | Iterable[str | bytes] | None, scanner: Sca
 
 def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int = CHUNK_BYTES) -> None:
     """Feed a log stream to ``scanner``: every line, or (``big``) the gated lines of ``bigscan``."""
+
     def feed(number: int, raw: bytes) -> None:
         for piece in pieces(raw):
             scanner.feed(number, piece)
@@ -73,11 +78,13 @@ def scan_path(stream: BinaryIO, scanner: Scanner, *, big: bool, chunk_bytes: int
         follow = lambda: scanner.header_open  # noqa: E731
         fd = _regular_fd(stream) if bigscan.accelerated() else None
         if fd is not None:  # hyperscan + worker threads on the file itself
-            bigscan.scan_file(fd, feed, literals, after=AFTER_LINES, follow=follow, start=stream.tell(),
-                              chunk_bytes=chunk_bytes)
+            bigscan.scan_file(
+                fd, feed, literals, after=AFTER_LINES, follow=follow, start=stream.tell(), chunk_bytes=chunk_bytes
+            )
         else:
-            bigscan.scan(cast(Readable, stream), feed, literals, after=AFTER_LINES, follow=follow,
-                         chunk_bytes=chunk_bytes)
+            bigscan.scan(
+                cast(Readable, stream), feed, literals, after=AFTER_LINES, follow=follow, chunk_bytes=chunk_bytes
+            )
     else:
         for number, raw in iter_lines(cast(Readable, stream)):  # typeshed's BinaryIO lacks readinto
             feed(number, raw)
@@ -94,8 +101,10 @@ def _regular_fd(stream: BinaryIO) -> int | None:
 
 # dbt progress lines: "1 of 12 START sql table model main.order_pairs ... [RUN]" and its result line
 _PROGRESS = re.compile(r"^(?P<index>\d+) of \d+ (?P<what>START|OK|ERROR|PASS|FAIL|WARN|SKIP|NO-OP|CANCEL)\b")
-_START = re.compile(r"^\d+ of \d+ START (?:[\w ]*?(?P<rtype>model|seed|snapshot|test|unit_test)(?: file)?) "
-                    r"(?P<name>[\w.\-]+)")
+_START = re.compile(
+    r"^\d+ of \d+ START (?:[\w ]*?(?P<rtype>model|seed|snapshot|test|unit_test)(?: file)?) "
+    r"(?P<name>[\w.\-]+)"
+)
 # failures that stop whatever was running (an interrupt, a kill): they name no node themselves
 _INTERRUPTING = (ErrorClass.TIMEOUT, ErrorClass.RESOURCE_EXHAUSTED)
 MAX_RUNNING = 64
@@ -123,8 +132,16 @@ class _NodeScanner(Scanner):
         super().feed(line, piece)
 
 
-def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, model: str | None,
-            project: str | None, task: str | None, source: str) -> LogAnalysis:
+def _decide(
+    scanner: Scanner,
+    catalog: Catalog,
+    results: RunResults | None,
+    *,
+    model: str | None,
+    project: str | None,
+    task: str | None,
+    source: str,
+) -> LogAnalysis:
     from_results = tuple(r.unique_id for r in results.skipped) if results else ()
     skipped = tuple(dict.fromkeys(from_results or scanner.skipped))
     cands = scanner.candidates()
@@ -139,8 +156,9 @@ def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, m
         template = scanner.miner.most_salient()
         if template is None or best is not None or scanner.success_seen:
             return no_failure(source, skipped)
-        return build_analysis(catalog, None, cands, source=source, project=project, task=task,
-                              skipped=skipped, template=template)
+        return build_analysis(
+            catalog, None, cands, source=source, project=project, task=task, skipped=skipped, template=template
+        )
     running = getattr(scanner, "running", {})
     if best.node is None and best.match.error_class in _INTERRUPTING and len(running) == 1:
         # dbt interrupted mid-run (SIGINT from a timeout) names no node: the one still running is it
@@ -148,9 +166,17 @@ def _decide(scanner: Scanner, catalog: Catalog, results: RunResults | None, *, m
     if best.node and best.node.startswith("source ") and "." not in best.node:
         table = best.node.split(" ", 1)[1]
         best = Candidate(best.match, f"source {scanner.sources.get(table, table)}", best.header, best.count)
-    return build_analysis(catalog, best, cands, source=source, project=project, task=task,
-                          skipped=skipped, unique_id=target.unique_id if target else None,
-                          run_results_message=target.message if target else None)
+    return build_analysis(
+        catalog,
+        best,
+        cands,
+        source=source,
+        project=project,
+        task=task,
+        skipped=skipped,
+        unique_id=target.unique_id if target else None,
+        run_results_message=target.message if target else None,
+    )
 
 
 def _pick(cands: list[Candidate], model: str | None) -> Candidate | None:

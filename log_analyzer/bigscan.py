@@ -36,7 +36,7 @@ class _Plan:
 
     def __init__(self, buf: bytearray, start: int, end: int, literals: tuple[bytes, ...]) -> None:
         size = end - start
-        sample = bytes(buf[start:start + SAMPLE_BYTES]) if size > SAMPLE_BYTES else bytes(buf[start:end])
+        sample = bytes(buf[start : start + SAMPLE_BYTES]) if size > SAMPLE_BYTES else bytes(buf[start:end])
         scale = size / max(1, len(sample))
         freq: dict[int, int] = {}
         self.anchors: dict[int, tuple[dict[bytes, list[tuple[bytes, int]]], list[tuple[bytes, int]]]] = {}
@@ -62,7 +62,7 @@ class _Plan:
                 continue
             by_pair, tails = self.anchors.setdefault(lit[k], ({}, []))
             if k + 1 < len(lit):
-                by_pair.setdefault(lit[k:k + 2], []).append((lit, k))
+                by_pair.setdefault(lit[k : k + 2], []).append((lit, k))
             else:
                 tails.append((lit, k))
 
@@ -75,7 +75,7 @@ class _Plan:
             p = find(needle, start, end)
             while p >= 0:
                 hit = False
-                for lit, k in by_pair.get(bytes(buf[p:p + 2]), ()):
+                for lit, k in by_pair.get(bytes(buf[p : p + 2]), ()):
                     if p - k >= start and startswith(lit, p - k, end):
                         hit = True
                         break
@@ -104,8 +104,14 @@ class _Plan:
 
 
 def scan(  # noqa: C901
-        stream: Readable, feed: Feed, literals: tuple[bytes, ...], *, after: int,
-        follow: Callable[[], bool] = lambda: False, chunk_bytes: int = CHUNK_BYTES) -> None:
+    stream: Readable,
+    feed: Feed,
+    literals: tuple[bytes, ...],
+    *,
+    after: int,
+    follow: Callable[[], bool] = lambda: False,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> None:
     """Feed ``(line_number, line_bytes)`` of the interesting lines of ``stream`` to ``feed``, in order."""
     buf = bytearray(chunk_bytes + MAX_LINE_BYTES)
     view = memoryview(buf)
@@ -136,13 +142,13 @@ def scan(  # noqa: C901
             lineno += buf.count(b"\n", counted, ls)
             counted = ls
             owed = after if i < len(hits) and hits[i] == ls else max(0, owed - 1)
-            feed(lineno, bytes(buf[ls:min(nl, ls + MAX_LINE_BYTES)]))
+            feed(lineno, bytes(buf[ls : min(nl, ls + MAX_LINE_BYTES)]))
             pos = nl + 1
         lineno += buf.count(b"\n", counted, end)
         return lineno, owed
 
     while True:
-        n = stream.readinto(view[carry:carry + chunk_bytes])
+        n = stream.readinto(view[carry : carry + chunk_bytes])
         end = carry + (n or 0)
         start = 0
         if long_head is not None:
@@ -168,7 +174,7 @@ def scan(  # noqa: C901
             start = last_nl + 1
         tail_len = end - start
         if tail_len > MAX_LINE_BYTES:  # an over-long unfinished line: keep its head, drop the rest
-            long_head = bytes(buf[start:start + MAX_LINE_BYTES])
+            long_head = bytes(buf[start : start + MAX_LINE_BYTES])
             carry = 0
         else:
             buf[:tail_len] = buf[start:end]
@@ -260,12 +266,19 @@ class _Worker:
         hits: list[tuple[int, int, int]] = []
         for p in range(off, stop, piece):
             own = min(piece, stop - p)  # this piece's bytes; the rest only completes a straddling literal
-            n = _pread_into(self.fd, view[:min(own + self.overlap, self.size - p)], p)
+            n = _pread_into(self.fd, view[: min(own + self.overlap, self.size - p)], p)
             own = min(own, n)
             found: list[tuple[int, int]] = []  # (start, end) of each literal found
 
-            def on_match(ident: int, _from: int, to: int, _flags: int, _ctx: object,
-                         found: list[tuple[int, int]] = found, own: int = own) -> None:
+            def on_match(
+                ident: int,
+                _from: int,
+                to: int,
+                _flags: int,
+                _ctx: object,
+                found: list[tuple[int, int]] = found,
+                own: int = own,
+            ) -> None:
                 if to - lengths[ident] < own:
                     found.append((to - lengths[ident], to))
 
@@ -305,7 +318,7 @@ def _pread_into(fd: int, view: memoryview, off: int) -> int:
 def _count(buf: bytearray, start: int, end: int, flags: Any) -> int:
     if flags is not None and end - start >= NUMPY_MIN_BYTES:
         data = numpy.frombuffer(buf, dtype=numpy.uint8, count=end - start, offset=start)
-        return int(numpy.count_nonzero(numpy.equal(data, 10, out=flags[:end - start])))
+        return int(numpy.count_nonzero(numpy.equal(data, 10, out=flags[: end - start])))
     return buf.count(b"\n", start, end)
 
 
@@ -324,7 +337,7 @@ class _Lines:
         nl = self.data.find(b"\n", rel, rel + MAX_LINE_BYTES + 1)
         if nl >= 0:
             return self.data[rel:nl], self.off + nl + 1
-        head = self.data[rel:rel + MAX_LINE_BYTES]
+        head = self.data[rel : rel + MAX_LINE_BYTES]
         p = pos + len(head)
         while p < self.size:  # an over-long line: its head is fed, the rest skipped
             block = os.pread(self.fd, min(READ_BYTES, self.size - p), p)
@@ -337,9 +350,17 @@ class _Lines:
         return head, self.size
 
 
-def scan_file(fd: int, feed: Feed, literals: tuple[bytes, ...], *, after: int,
-              follow: Callable[[], bool] = lambda: False, chunk_bytes: int = ACCEL_CHUNK_BYTES,
-              workers: int | None = None, start: int = 0) -> None:
+def scan_file(
+    fd: int,
+    feed: Feed,
+    literals: tuple[bytes, ...],
+    *,
+    after: int,
+    follow: Callable[[], bool] = lambda: False,
+    chunk_bytes: int = ACCEL_CHUNK_BYTES,
+    workers: int | None = None,
+    start: int = 0,
+) -> None:
     """``scan`` for a regular file (from offset ``start``, up to its size now), with hyperscan."""
     size = os.fstat(fd).st_size
     if size <= start:
@@ -348,8 +369,14 @@ def scan_file(fd: int, feed: Feed, literals: tuple[bytes, ...], *, after: int,
     threads = workers or default_workers()
     with ThreadPoolExecutor(threads, thread_name_prefix="bigscan") as pool:
         try:
-            _walk(_hit_lines(_chunks(pool, worker, range(start, size, chunk_bytes), 2 * threads), start),
-                  _Lines(fd, size), start, feed, after, follow)
+            _walk(
+                _hit_lines(_chunks(pool, worker, range(start, size, chunk_bytes), 2 * threads), start),
+                _Lines(fd, size),
+                start,
+                feed,
+                after,
+                follow,
+            )
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -387,8 +414,9 @@ def _hit_lines(chunks: Iterator[_Chunk], start: int) -> Iterator[tuple[int, int]
             base_start = chunk.last_nl + 1
 
 
-def _walk(hits: Iterator[tuple[int, int]], lines: _Lines, start: int, feed: Feed, after: int,
-          follow: Callable[[], bool]) -> None:
+def _walk(
+    hits: Iterator[tuple[int, int]], lines: _Lines, start: int, feed: Feed, after: int, follow: Callable[[], bool]
+) -> None:
     """Feed the hit lines, the ``after`` lines following each, and every line while ``follow()``."""
     nxt = next(hits, None)
     pos, number, owed = start, 1, 0

@@ -71,13 +71,19 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     sigs = []
     for entry in raw["signatures"]:
         try:
-            sigs.append(Signature(
-                id=entry["id"], origin=entry["origin"], error_class=ErrorClass(entry["class"]),
-                when=tuple(w.lower() for w in str(entry.get("when", "")).split("|")),
-                pattern=re.compile(entry["pattern"]), rank=int(entry["rank"]),
-                header=bool(entry.get("header", False)), runbook=entry.get("runbook"),
-                example=entry.get("example"),
-            ))
+            sigs.append(
+                Signature(
+                    id=entry["id"],
+                    origin=entry["origin"],
+                    error_class=ErrorClass(entry["class"]),
+                    when=tuple(w.lower() for w in str(entry.get("when", "")).split("|")),
+                    pattern=re.compile(entry["pattern"]),
+                    rank=int(entry["rank"]),
+                    header=bool(entry.get("header", False)),
+                    runbook=entry.get("runbook"),
+                    example=entry.get("example"),
+                )
+            )
         except (KeyError, ValueError, re.error) as exc:
             raise ValueError(f"bad signature {entry.get('id', '?')!r} in {path}: {exc}") from exc
     # Highest rank first, so ``match`` can stop trying weaker signatures early.
@@ -87,5 +93,9 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
         for w in sig.when:
             by_literal.setdefault(w, []).append(i)
     gate = None if "" in by_literal else re.compile("|".join(map(re.escape, sorted(by_literal, key=len, reverse=True))))
-    return Catalog(signatures=tuple(sigs), runbooks=dict(raw["classes"]), gate=gate,
-                   by_literal={w: tuple(idx) for w, idx in by_literal.items()})
+    return Catalog(
+        signatures=tuple(sigs),
+        runbooks=dict(raw["classes"]),
+        gate=gate,
+        by_literal={w: tuple(idx) for w, idx in by_literal.items()},
+    )

@@ -28,14 +28,21 @@ def analyze_log_command(
     details = finding.details
     if json_:
         # The finding's fields at the top level, as scripts want them; evidence with line numbers.
-        out = {"status": finding.status.value, **details.model_dump(mode="json", exclude={"not_used"}),
-               "evidence": [dump(ev) for ev in finding.evidence]}
+        out = {
+            "status": finding.status.value,
+            **details.model_dump(mode="json", exclude={"not_used"}),
+            "evidence": [dump(ev) for ev in finding.evidence],
+        }
         typer.echo(json.dumps(out, indent=2))
         return
     console = Console()
     console.print(f"[bold]ROOT CAUSE[/bold] {escape(finding.summary)}", highlight=False)
-    for label, value in (("error_class", details.error_class), ("failed_node", details.failed_node),
-                         ("step", details.step), ("runbook", details.runbook)):
+    for label, value in (
+        ("error_class", details.error_class),
+        ("failed_node", details.failed_node),
+        ("step", details.step),
+        ("runbook", details.runbook),
+    ):
         if value:
             console.print(f"  [dim]{label}:[/dim] {escape(value)}", highlight=False)
     if details.skipped:

@@ -20,11 +20,15 @@ MAX_MATCHES = 200
 MAX_SKIPPED = 500
 HEADER_WINDOW_LINES = 8
 _SKIP = re.compile(r"^\d+ of \d+ SKIP (?:relation|test|seed|snapshot|model)? ?(?P<name>[\w.\-]+)")
-_PROJECT = re.compile(r"target/(?:compiled|run)/(?P<project>\w+)/|\b(?:model|seed|snapshot|test|source)\."
-                      r"(?P<project2>\w+)\.\w+")
+_PROJECT = re.compile(
+    r"target/(?:compiled|run)/(?P<project>\w+)/|\b(?:model|seed|snapshot|test|source)\."
+    r"(?P<project2>\w+)\.\w+"
+)
 _SOURCE = re.compile(r"(?:freshness of |\bsource\.\w+\.)(?P<source>\w+)\.(?P<table>\w+)")
-_SUCCESS = re.compile(r"^Completed successfully$|^Done\. PASS=\d+ WARN=\d+ ERROR=0\b|Marking task as SUCCESS|"
-                      r"Task instance in success state|^Task exited with return code 0$")
+_SUCCESS = re.compile(
+    r"^Completed successfully$|^Done\. PASS=\d+ WARN=\d+ ERROR=0\b|Marking task as SUCCESS|"
+    r"Task instance in success state|^Task exited with return code 0$"
+)
 _ERRORISH = re.compile(r"\b(?:ERROR|FATAL|CRITICAL|[Ee]rror|[Ee]xception|FAIL(?:ED|URE)?|[Ff]ailed)\b")
 
 
@@ -73,7 +77,7 @@ class Scanner:
         if expired and not piece.indented:
             self._header = self._header_node = None
         # the echo of a command line or a traceback's source line is not the error itself
-        echo = text.startswith(("Running command:", "raise ", "File \"", "Tmp dir root"))
+        echo = text.startswith(("Running command:", "raise ", 'File "', "Tmp dir root"))
         match = None if echo else self.catalog.match(text, line)
         if match is None:
             self._no_match(line, piece)
@@ -111,8 +115,7 @@ class Scanner:
         key = (cand.match.signature_id, cand.match.text)
         found = self._candidates.get(key)
         if found is not None:  # the same line again (a repeated traceback): count it, keep the first
-            self._candidates[key] = Candidate(found.match, found.node or cand.node, found.header,
-                                              found.count + 1)
+            self._candidates[key] = Candidate(found.match, found.node or cand.node, found.header, found.count + 1)
             return
         if len(self._candidates) >= MAX_MATCHES:
             weakest = min(self._candidates, key=lambda k: self._candidates[k].match.rank)

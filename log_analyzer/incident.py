@@ -47,8 +47,10 @@ def plan_sources(incident: Incident, settings: Settings) -> tuple[list[LogSource
     if loc:
         if log_location_url_scheme(loc) in ("http", "https"):
             if api is None:  # never fetched as given (SSRF): only the configured API is asked
-                not_used.append(f"log_location: {shorten(loc)} not fetched: a URL is never fetched as given, and "
-                                "AIRFLOW_API_URL is not set to read the log through the Airflow API")
+                not_used.append(
+                    f"log_location: {shorten(loc)} not fetched: a URL is never fetched as given, and "
+                    "AIRFLOW_API_URL is not set to read the log through the Airflow API"
+                )
         else:
             try:
                 out.append(trigger_log_path(loc, _log_roots(settings)))
@@ -74,8 +76,9 @@ def _log_roots(settings: Settings) -> list[tuple[Path, str]]:
 def _api(settings: Settings, trigger) -> AirflowApiSource:  # type: ignore[no-untyped-def]
     token = settings.airflow_api_token.get_secret_value() if settings.airflow_api_token else None
     password = settings.airflow_api_password.get_secret_value() if settings.airflow_api_password else None
-    return AirflowApiSource(str(settings.airflow_api_url), trigger, token=token,
-                            user=settings.airflow_api_user, password=password)
+    return AirflowApiSource(
+        str(settings.airflow_api_url), trigger, token=token, user=settings.airflow_api_user, password=password
+    )
 
 
 def analyze_incident(incident: Incident, settings: Settings) -> LogFinding:
@@ -87,8 +90,11 @@ def analyze_incident(incident: Incident, settings: Settings) -> LogFinding:
     analysis, reasons, not_used = _analyze(incident, settings)
     if analysis is None:
         reason = "no log source could be read: " + "; ".join([*not_used, *reasons] or ["none configured"])
-        return LogFinding(status=FindingStatus.UNAVAILABLE, summary=clean(one_line(reason), 1_000) or "",
-                          details=LogDetails(not_used=_notes(not_used)))
+        return LogFinding(
+            status=FindingStatus.UNAVAILABLE,
+            summary=clean(one_line(reason), 1_000) or "",
+            details=LogDetails(not_used=_notes(not_used)),
+        )
     return to_finding(analysis, not_used=not_used)
 
 
@@ -96,10 +102,20 @@ def to_finding(analysis: LogAnalysis, *, not_used: Sequence[str] = ()) -> LogFin
     """The finding for one analysis; ``not_used`` (locations refused or skipped) goes to ``details.not_used``."""
     details = LogDetails(
         error_class=analysis.error_class.value if analysis.error_class else None,
-        failed_node=analysis.failed_node, root_cause=analysis.root_cause, skipped=analysis.skipped,
-        runbook=analysis.runbook, step=analysis.step, source=analysis.source, not_used=_notes(not_used))
-    return LogFinding(status=FindingStatus.OK if analysis.failed else FindingStatus.EMPTY,
-                      summary=clean(analysis.root_cause, 1_000) or "", details=details, evidence=analysis.evidence)
+        failed_node=analysis.failed_node,
+        root_cause=analysis.root_cause,
+        skipped=analysis.skipped,
+        runbook=analysis.runbook,
+        step=analysis.step,
+        source=analysis.source,
+        not_used=_notes(not_used),
+    )
+    return LogFinding(
+        status=FindingStatus.OK if analysis.failed else FindingStatus.EMPTY,
+        summary=clean(analysis.root_cause, 1_000) or "",
+        details=details,
+        evidence=analysis.evidence,
+    )
 
 
 def _notes(not_used: Sequence[str]) -> tuple[str, ...]:
@@ -114,8 +130,11 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
     project_dir = settings.dbt_project_dir
     run_results = _dbt_file(project_dir, "target/run_results.json", not_used)
     dbt_log = _dbt_file(project_dir, "logs/dbt.log", not_used)
-    if project_dir and os.path.lexists(project_dir / "dbt_project.yml") \
-            and _dbt_file(project_dir, "dbt_project.yml", not_used) is None:
+    if (
+        project_dir
+        and os.path.lexists(project_dir / "dbt_project.yml")
+        and _dbt_file(project_dir, "dbt_project.yml", not_used) is None
+    ):
         project_dir = None  # the project's name would come from a file outside the project
     reasons: list[str] = []
     result: LogAnalysis | None = None
@@ -129,22 +148,22 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
             reasons.append(str(exc))
             continue
         try:
-            result = analyze_log(located, run_results=run_results, model=t.model, dbt_project_dir=project_dir,
-                                 task=t.task_id)
+            result = analyze_log(
+                located, run_results=run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id
+            )
         finally:
             if isinstance(source, AirflowApiSource) and isinstance(located, Path):
                 located.unlink(missing_ok=True)
         break
-    weak = (result is None or not result.failed or result.step in _WRAPPER_STEPS
-            or result.error_class == "unknown")
+    weak = result is None or not result.failed or result.step in _WRAPPER_STEPS or result.error_class == "unknown"
     if weak and (run_results or dbt_log):
-        dbt = analyze_log(dbt_log, run_results=run_results, model=t.model, dbt_project_dir=project_dir,
-                          task=t.task_id)
+        dbt = analyze_log(dbt_log, run_results=run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id)
         if dbt.failed or result is None:
             result = dbt
     if result is None and t.exception:
-        result = analyze_log(TextSource(t.exception).resolve(), model=t.model, dbt_project_dir=project_dir,
-                             task=t.task_id)
+        result = analyze_log(
+            TextSource(t.exception).resolve(), model=t.model, dbt_project_dir=project_dir, task=t.task_id
+        )
         result = dataclasses.replace(result, source="trigger.exception")
     return result, reasons, not_used
 

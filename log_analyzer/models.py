@@ -45,7 +45,7 @@ class Match:
 
     def get(self, name: str) -> str | None:
         for key, value in self.extracted:
-            if key == name or (key.startswith(name) and key[len(name):].isdigit()):
+            if key == name or (key.startswith(name) and key[len(name) :].isdigit()):
                 return value
         return None
 

@@ -55,8 +55,7 @@ def pieces(raw: bytes | str) -> list[Piece]:
     return _text_pieces(clean_text(text))
 
 
-def _text_pieces(text: str, level: str | None = None, node: str | None = None,
-                 task: str | None = None) -> list[Piece]:
+def _text_pieces(text: str, level: str | None = None, node: str | None = None, task: str | None = None) -> list[Piece]:
     out = []
     for line in text.split("\n"):
         line, line_level, indented = _strip_prefixes(clean_text(line))
@@ -69,14 +68,14 @@ def _strip_prefixes(line: str) -> tuple[str, str | None, bool]:
     level = None
     m = _AIRFLOW2.match(line)
     if m:
-        level, line = m["level"].lower(), line[m.end():]
+        level, line = m["level"].lower(), line[m.end() :]
     m = _DBT_FILE.match(line)
     if m:
-        level, line = m["level"].lower(), line[m.end():]
+        level, line = m["level"].lower(), line[m.end() :]
     else:
         m = _DBT_CONSOLE.match(line)
         if m:
-            line = line[m.end():]
+            line = line[m.end() :]
     return line.strip(), level, line[:1].isspace()
 
 

@@ -30,7 +30,7 @@ def iter_lines(stream: Readable) -> Iterator[tuple[int, bytes]]:
     lineno = 1  # number of the line that starts at buf[0]
     skipping_long = False  # inside the dropped tail of an over-long line
     while True:
-        n = stream.readinto(view[carry:carry + CHUNK_BYTES])
+        n = stream.readinto(view[carry : carry + CHUNK_BYTES])
         end = carry + (n or 0)
         if not n:
             if carry and not skipping_long:
@@ -51,7 +51,7 @@ def iter_lines(stream: Readable) -> Iterator[tuple[int, bytes]]:
             start = last_nl + 1
         tail = end - start
         if tail > MAX_LINE_BYTES:  # an over-long unfinished line: keep its head, drop the rest
-            yield lineno, bytes(buf[start:start + MAX_LINE_BYTES])
+            yield lineno, bytes(buf[start : start + MAX_LINE_BYTES])
             lineno += 1
             skipping_long, carry = True, 0
         else:

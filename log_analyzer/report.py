@@ -19,24 +19,38 @@ _RTYPES = ("model", "test", "seed", "snapshot", "source", "unit_test", "sql_oper
 
 
 def no_failure(source: str, skipped: tuple[str, ...]) -> LogAnalysis:
-    return LogAnalysis(error_class=None, failed_node=None, root_cause="no failure found in the log",
-                       skipped=skipped, source=source)
+    return LogAnalysis(
+        error_class=None, failed_node=None, root_cause="no failure found in the log", skipped=skipped, source=source
+    )
 
 
-def build_analysis(catalog: Catalog, best: Candidate | None, cands: list[Candidate], *, source: str,
-                   project: str | None, task: str | None, skipped: tuple[str, ...],
-                   template: Template | None = None, unique_id: str | None = None,
-                   run_results_message: str | None = None) -> LogAnalysis:
+def build_analysis(
+    catalog: Catalog,
+    best: Candidate | None,
+    cands: list[Candidate],
+    *,
+    source: str,
+    project: str | None,
+    task: str | None,
+    skipped: tuple[str, ...],
+    template: Template | None = None,
+    unique_id: str | None = None,
+    run_results_message: str | None = None,
+) -> LogAnalysis:
     if best is None:
         assert template is not None
         where = f" in task {task}" if task else ""
         text = f"unknown{where}: {template.example} (seen {template.count}x)"
         return LogAnalysis(
-            error_class=ErrorClass.UNKNOWN, failed_node=task, root_cause=_clean(text, ROOT_CAUSE_CHARS),
+            error_class=ErrorClass.UNKNOWN,
+            failed_node=task,
+            root_cause=_clean(text, ROOT_CAUSE_CHARS),
             evidence=(Evidence(source=source, line=template.first_line, text=_clean(template.example)),),
-            skipped=skipped, runbook=catalog.runbook_for(ErrorClass.UNKNOWN),
+            skipped=skipped,
+            runbook=catalog.runbook_for(ErrorClass.UNKNOWN),
             step=f"template: {template.pattern}",
-            source=source)
+            source=source,
+        )
     match = best.match
     error_class = match.error_class
     if error_class is ErrorClass.UNKNOWN and best.header is not None:
@@ -59,9 +73,15 @@ def build_analysis(catalog: Catalog, best: Candidate | None, cands: list[Candida
     if run_results_message and not evidence:
         evidence = (Evidence(source="run_results.json", text=_clean(run_results_message)),)
     return LogAnalysis(
-        error_class=error_class, failed_node=node_id or task, root_cause=_clean(root, ROOT_CAUSE_CHARS),
-        evidence=evidence, skipped=skipped, runbook=catalog.runbook_for(error_class, match.signature_id),
-        step=match.signature_id, source=source)
+        error_class=error_class,
+        failed_node=node_id or task,
+        root_cause=_clean(root, ROOT_CAUSE_CHARS),
+        evidence=evidence,
+        skipped=skipped,
+        runbook=catalog.runbook_for(error_class, match.signature_id),
+        step=match.signature_id,
+        source=source,
+    )
 
 
 def _clean(text: str, limit: int = EVIDENCE_CHARS) -> str:
@@ -83,9 +103,16 @@ def _nearby_key(best: Candidate, cands: list[Candidate]) -> tuple[str | None, Ca
     match = best.match
     if match.get("column"):
         return None, None
-    near = sorted((c for c in cands if c.match.error_class is match.error_class
-                   and 0 < c.match.line - match.line <= NEARBY_LINES and c is not best),
-                  key=lambda c: c.match.line)
+    near = sorted(
+        (
+            c
+            for c in cands
+            if c.match.error_class is match.error_class
+            and 0 < c.match.line - match.line <= NEARBY_LINES
+            and c is not best
+        ),
+        key=lambda c: c.match.line,
+    )
     for c in near:
         column = c.match.get("column")
         if column:
@@ -95,8 +122,9 @@ def _nearby_key(best: Candidate, cands: list[Candidate]) -> tuple[str | None, Ca
     return None, None
 
 
-def _evidence(best: Candidate, cands: list[Candidate], source: str,
-              detail: Candidate | None = None) -> tuple[Evidence, ...]:
+def _evidence(
+    best: Candidate, cands: list[Candidate], source: str, detail: Candidate | None = None
+) -> tuple[Evidence, ...]:
     lines = {best.match.line: best.match.text}
     if best.header is not None:
         lines.setdefault(best.header.line, best.header.text)
@@ -107,8 +135,9 @@ def _evidence(best: Candidate, cands: list[Candidate], source: str,
         if len(lines) >= MAX_EVIDENCE:
             break
         lines.setdefault(c.match.line, c.match.text)
-    return tuple(Evidence(source=source if source != "text" else "log", line=n, text=_clean(t))
-                 for n, t in sorted(lines.items()))
+    return tuple(
+        Evidence(source=source if source != "text" else "log", line=n, text=_clean(t)) for n, t in sorted(lines.items())
+    )
 
 
 def _label(node: str | None) -> str | None:

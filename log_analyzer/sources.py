@@ -86,8 +86,14 @@ class TextSource:
 
 def airflow_log_path(folder: Path, trigger: Trigger) -> Path:
     """The trigger's attempt log under ``folder`` (Airflow's default log_filename_template)."""
-    return airflow_task_log_path(folder, dag_id=trigger.dag_id, run_id=trigger.run_id, task_id=trigger.task_id,
-                                 map_index=trigger.map_index, try_number=trigger.try_number)
+    return airflow_task_log_path(
+        folder,
+        dag_id=trigger.dag_id,
+        run_id=trigger.run_id,
+        task_id=trigger.task_id,
+        map_index=trigger.map_index,
+        try_number=trigger.try_number,
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,9 @@ class AirflowFolderSource:
 
     def resolve(self) -> Path:
         """The attempt's log, resolved; a path that leaves the folder (``..``, a symlink) is refused."""
-        return FileSource(airflow_log_path(self.folder, self.trigger), root=self.folder,
-                          root_label="AIRFLOW_LOG_FOLDER").resolve()
+        return FileSource(
+            airflow_log_path(self.folder, self.trigger), root=self.folder, root_label="AIRFLOW_LOG_FOLDER"
+        ).resolve()
 
 
 # "file:///x", "file:/x", "ftp://h/x", "https://h/x": a URL, never a local path
@@ -134,8 +141,10 @@ def trigger_log_path(location: str, roots: Sequence[tuple[Path, str]]) -> FileSo
     if scheme is not None:
         raise PathRefused(f"refused: {shown} is a {scheme}: URL; only a path inside the log folder is read")
     if not roots:
-        raise PathRefused(f"refused: {shown} is a local path and neither AIRFLOW_LOG_FOLDER nor "
-                          "DBT_PROJECT_DIR is set, so no trigger path is trusted")
+        raise PathRefused(
+            f"refused: {shown} is a local path and neither AIRFLOW_LOG_FOLDER nor "
+            "DBT_PROJECT_DIR is set, so no trigger path is trusted"
+        )
     candidate = Path(location)
     allowed: list[tuple[Path, str]] = []
     errors: list[PathRefused] = []
@@ -175,8 +184,10 @@ class AirflowApiSource:
     def url(self) -> str:
         t, q = self.trigger, urllib.parse.quote
         version = "v2" if self.token or not self.user else "v1"
-        return (f"{self.base_url.rstrip('/')}/api/{version}/dags/{q(t.dag_id)}/dagRuns/{q(t.run_id, safe='')}"
-                f"/taskInstances/{q(t.task_id)}/logs/{t.try_number}?full_content=true&map_index={t.map_index}")
+        return (
+            f"{self.base_url.rstrip('/')}/api/{version}/dags/{q(t.dag_id)}/dagRuns/{q(t.run_id, safe='')}"
+            f"/taskInstances/{q(t.task_id)}/logs/{t.try_number}?full_content=true&map_index={t.map_index}"
+        )
 
     def resolve(self) -> Path:
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})

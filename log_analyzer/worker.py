@@ -15,5 +15,4 @@ def _service(incident: Incident, runtime: Runtime) -> LogFinding:
     return analyze_incident(incident, runtime.settings)
 
 
-analyze_logs = register_specialist(app, spec=SPECIALISTS.get(Specialist.LOG_ANALYZER),
-                                   service=_service)
+analyze_logs = register_specialist(app, spec=SPECIALISTS.get(Specialist.LOG_ANALYZER), service=_service)

@@ -47,7 +47,8 @@ def read_declarations(project_dir: Path, model: str) -> FileDeclarations:
     if project_file:
         found.looked_in.append("dbt_project.yml" + (f" ({problem})" if problem else ""))
     model_paths = [
-        p for p in project.get("model-paths") or ["models"]
+        p
+        for p in project.get("model-paths") or ["models"]
         if isinstance(p, str) and _inside(project_dir, project_dir / p, found.looked_in)
     ]
     sql_path = _find_sql(project_dir, model_paths, model, found.looked_in)
@@ -146,9 +147,7 @@ def _folder_config(
     return ((f"dbt_project.yml:{owner_where}.+meta", merged) if merged else None), group
 
 
-def _schema_files(
-    project_dir: Path, model_paths: list[str], looked_in: list[str]
-) -> Iterator[tuple[Path, Path]]:
+def _schema_files(project_dir: Path, model_paths: list[str], looked_in: list[str]) -> Iterator[tuple[Path, Path]]:
     """(path as found, path resolved) of each schema YAML that stays inside the project."""
     count = 0
     for model_path in model_paths:

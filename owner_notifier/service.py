@@ -148,8 +148,12 @@ def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], s
         "Triage is in this thread."
     )
     try:
-        sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text,
-                  tag=f"{incident.incident_id}:ping:{slack}")
+        sink.post(
+            channel=incident.channel,
+            thread_ts=incident.thread_ts,
+            text=text,
+            tag=f"{incident.incident_id}:ping:{slack}",
+        )
     except IncidentCommanderError as exc:  # the claim stays taken: better one missed ping than a ping storm
         log.warning("owner ping failed: %s", exc, extra=context)
         for entry in ping.entries:
@@ -172,8 +176,13 @@ def _finding(
         owners=tuple(OwnerEntry(**o) for o in owners),
         downstream=_downstream(targets, project),
         failed_nodes=tuple(
-            FailedNode(name=t.name, unique_id=t.unique_id, resource_type=t.resource_type,
-                       failure_class=t.failure_class, found_by=t.found_by)
+            FailedNode(
+                name=t.name,
+                unique_id=t.unique_id,
+                resource_type=t.resource_type,
+                failure_class=t.failure_class,
+                found_by=t.found_by,
+            )
             for t in targets
         ),
         targets_looked_in=tuple(targets_looked_in),
@@ -195,8 +204,10 @@ def _owner_parts(declared: list[dict[str, Any]]) -> list[str]:
         models += [o["model"]] if o["model"] not in models else []
         sources += [o["source"]] if o["source"] not in sources else []
     not_pinged = ", not a Slack mention: not pinged"
-    return [f"{', '.join(models)} → {who} ({', '.join(sources)}{'' if is_mention else not_pinged})"
-            for who, (models, sources, is_mention) in grouped.items()]
+    return [
+        f"{', '.join(models)} → {who} ({', '.join(sources)}{'' if is_mention else not_pinged})"
+        for who, (models, sources, is_mention) in grouped.items()
+    ]
 
 
 def _unavailable(reason: str) -> OwnerFinding:

@@ -17,6 +17,4 @@ def _service(incident: Incident, runtime: Runtime) -> OwnerFinding:
     )
 
 
-notify_owners_task = register_specialist(
-    app, spec=SPECIALISTS.get(Specialist.OWNER_NOTIFIER), service=_service
-)
+notify_owners_task = register_specialist(app, spec=SPECIALISTS.get(Specialist.OWNER_NOTIFIER), service=_service)

@@ -31,20 +31,13 @@ def profile_queries_command(
         str | None,
         typer.Option(
             "--warehouse-url",
-            help=(
-                "snowflake://, postgresql://, file:// or a path to a JSON/CSV export"
-                " (default: $WAREHOUSE_URL)"
-            ),
+            help=("snowflake://, postgresql://, file:// or a path to a JSON/CSV export (default: $WAREHOUSE_URL)"),
         ),
     ] = None,
     since: Annotated[str, typer.Option("--since", help="window ending now, e.g. 30m, 1h, 2d")] = "1h",
-    start: Annotated[
-        str | None, typer.Option("--start", help="window start, ISO 8601 (overrides --since)")
-    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="window start, ISO 8601 (overrides --since)")] = None,
     end: Annotated[str | None, typer.Option("--end", help="window end, ISO 8601 (default: now)")] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="only queries issued by this dbt model")
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only queries issued by this dbt model")] = None,
     top: Annotated[int, typer.Option("--top", min=1, max=100, help="how many queries to show")] = DEFAULT_TOP,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list instead of a table")] = False,
 ) -> None:
@@ -70,7 +63,8 @@ def profile_queries_command(
 def json_row(profile: QueryProfile) -> dict[str, object]:
     """The ``--json`` shape of one query."""
     return profile.to_detail().model_dump(
-        mode="json", include={"query_id", "model", "status", "elapsed_ms", "error", "diagnosis", "blocked_by"})
+        mode="json", include={"query_id", "model", "status", "elapsed_ms", "error", "diagnosis", "blocked_by"}
+    )
 
 
 def render_table(profiles: list[QueryProfile], *, console: Console) -> None:
@@ -96,9 +90,7 @@ def parse_window(
         match = _SINCE.match(since)
         if not match:
             raise typer.BadParameter("use a number and a unit: 30m, 1h, 2d", param_hint="--since")
-        window_start = window_end - timedelta(
-            seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        )
+        window_start = window_end - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
     if window_start >= window_end:
         raise typer.BadParameter("the window must start before it ends", param_hint="--start/--end")
     return window_start, window_end
@@ -108,9 +100,7 @@ def _timestamp(text: str, option: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise typer.BadParameter(
-            "expected ISO 8601, e.g. 2026-05-01T10:00:00+00:00", param_hint=option
-        ) from exc
+        raise typer.BadParameter("expected ISO 8601, e.g. 2026-05-01T10:00:00+00:00", param_hint=option) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

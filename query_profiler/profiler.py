@@ -150,9 +150,7 @@ def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
         )
         try:
             if trigger.model and related is not None:
-                found = profile_queries(
-                    source, start=start, end=end, model=trigger.model, related_models=related
-                )
+                found = profile_queries(source, start=start, end=end, model=trigger.model, related_models=related)
                 if found:
                     return source.kind, "model", found
             return source.kind, "window", profile_queries(source, start=start, end=end)
@@ -175,15 +173,14 @@ def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
     )
     if not profiles:
         empty = f"no failed or slow queries in {kind} query history for the incident window"
-        return QueryFinding(status=FindingStatus.EMPTY, details=details,
-                            summary=clean("; ".join([empty, *notes]), 1_000) or empty)
+        return QueryFinding(
+            status=FindingStatus.EMPTY, details=details, summary=clean("; ".join([empty, *notes]), 1_000) or empty
+        )
     return QueryFinding(
         status=FindingStatus.OK,
         summary=clean(summary_line(profiles), 1_000) or "",
         details=details,
-        evidence=tuple(
-            Evidence(source="query_history", text=clean(evidence_line(p), 2_000) or "") for p in profiles
-        ),
+        evidence=tuple(Evidence(source="query_history", text=clean(evidence_line(p), 2_000) or "") for p in profiles),
     )
 
 

@@ -15,6 +15,4 @@ def _service(incident: Incident, runtime: Runtime) -> QueryFinding:
     return profile_incident(incident, runtime.settings)
 
 
-profile_queries = register_specialist(
-    app, spec=SPECIALISTS.get(Specialist.QUERY_PROFILER), service=_service
-)
+profile_queries = register_specialist(app, spec=SPECIALISTS.get(Specialist.QUERY_PROFILER), service=_service)

@@ -36,8 +36,8 @@ def queues() -> tuple[str, ...]:
 
 def task_routes() -> dict[str, dict[str, str]]:
     """Task name -> queue, derived from the registry (read when an app is configured)."""
-    return {"pic.commander.*": {"queue": COMMANDER_QUEUE},
-            **{spec.task: {"queue": spec.queue} for spec in SPECIALISTS}}
+    return {"pic.commander.*": {"queue": COMMANDER_QUEUE}, **{spec.task: {"queue": spec.queue} for spec in SPECIALISTS}}
+
 
 # A message un-acked this long is redelivered (worker host lost). It must exceed the longest
 # task (hard limit) and the longest countdown (the report deadline), or tasks run twice.
@@ -47,8 +47,13 @@ _UNACKED_RESTORE = {"unacked_restore_interval": 5, "unacked_restore_throttle": 1
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT_S, "socket_connect_timeout": 2,
-                 "socket_timeout": 10, "socket_keepalive": True, **_UNACKED_RESTORE}
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "socket_keepalive": True,
+        **_UNACKED_RESTORE,
+    }
     return {
         "broker_url": settings.effective_broker_url,
         # Celery prefers the CELERY_BROKER_URL environment variable over broker_url, but not over

@@ -239,8 +239,10 @@ def _readable_version(data: Any, what: str) -> Any:
     """``data`` unchanged, or a clear error when it is of another schema version than ours."""
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version is not None and version != FINDING_SCHEMA_VERSION:
-        raise ValueError(f"{what} schema_version {version!r} is not readable here: this version reads "
-                         f"{FINDING_SCHEMA_VERSION} only (upgrade the older workers or drain their queues)")
+        raise ValueError(
+            f"{what} schema_version {version!r} is not readable here: this version reads "
+            f"{FINDING_SCHEMA_VERSION} only (upgrade the older workers or drain their queues)"
+        )
     return data
 
 
@@ -329,8 +331,14 @@ def parse_finding_json(raw: str | bytes) -> AnyFinding:
 
 def unavailable(specialist: str, reason: str, *, elapsed_ms: float = 0.0) -> AnyFinding:
     """The finding of a specialist that could not look: an error, a time-out, a dead worker."""
-    return parse_finding({"specialist": str(specialist), "status": FindingStatus.UNAVAILABLE.value,
-                          "summary": reason[:1_000], "elapsed_ms": elapsed_ms})
+    return parse_finding(
+        {
+            "specialist": str(specialist),
+            "status": FindingStatus.UNAVAILABLE.value,
+            "summary": reason[:1_000],
+            "elapsed_ms": elapsed_ms,
+        }
+    )
 
 
 def pick(findings: Mapping[str, AnyFinding], kind: type[F], *, missing: str = "no result") -> F:

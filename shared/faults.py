@@ -17,8 +17,7 @@ import time
 from typing import Any
 
 
-def inject(service: str, point: str, *, spec: str | None, key: str = "", store: Any = None,
-           attempt: int = 0) -> None:
+def inject(service: str, point: str, *, spec: str | None, key: str = "", store: Any = None, attempt: int = 0) -> None:
     """Misbehave as ``spec`` says for ``service`` at ``point``; a no-op unless it is named."""
     if not spec:
         return

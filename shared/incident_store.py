@@ -52,8 +52,9 @@ class IncidentStore:
 
     @classmethod
     def from_url(cls, url: str, *, ttl_s: int = 86_400) -> IncidentStore:
-        client = redis.Redis.from_url(_redis_py_url(url), socket_connect_timeout=2, socket_timeout=5,
-                                      decode_responses=True)
+        client = redis.Redis.from_url(
+            _redis_py_url(url), socket_connect_timeout=2, socket_timeout=5, decode_responses=True
+        )
         return cls(client, ttl_s=ttl_s)
 
     # -- claiming -----------------------------------------------------------------------------
@@ -142,8 +143,12 @@ class IncidentStore:
             try:
                 found[_text(key) or ""] = parse_finding_json(value)
             except ValidationError as exc:
-                log.error("%s: a stored %s finding is unreadable: %s", incident_id, _text(key),
-                          "; ".join(e["msg"] for e in exc.errors())[:500])
+                log.error(
+                    "%s: a stored %s finding is unreadable: %s",
+                    incident_id,
+                    _text(key),
+                    "; ".join(e["msg"] for e in exc.errors())[:500],
+                )
         return found
 
     def record_report(self, incident_id: str, report: Report) -> None:
@@ -175,8 +180,12 @@ class IncidentStore:
         Redacted and trimmed (a rejected 10 MB trigger is kept as its first few KB), at most
         FAILURES_MAX_ENTRIES entries, and the list expires FAILURES_TTL_S after the last failure.
         """
-        entry = {"at": datetime.now(UTC).isoformat(), "what": clean(what, 300),
-                 "reason": clean(reason, FAILURE_REASON_MAX_CHARS), "payload": _trimmed(payload)}
+        entry = {
+            "at": datetime.now(UTC).isoformat(),
+            "what": clean(what, 300),
+            "reason": clean(reason, FAILURE_REASON_MAX_CHARS),
+            "payload": _trimmed(payload),
+        }
         key = f"{_PREFIX}:failures"
         with self._r.pipeline(transaction=False) as pipe:
             pipe.lpush(key, json.dumps(entry, default=str))
@@ -225,7 +234,7 @@ def _text(value: bytes | str | None) -> str | None:
 def _redis_py_url(url: str) -> str:
     """Celery spells a unix socket ``redis+socket:///path?virtual_host=N``; redis-py wants ``unix://``."""
     if url.startswith("redis+socket://"):
-        path, _, query = url[len("redis+socket://"):].partition("?")
+        path, _, query = url[len("redis+socket://") :].partition("?")
         db = "0"
         for part in query.split("&"):
             if part.startswith("virtual_host="):

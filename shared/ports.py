@@ -21,8 +21,15 @@ class PostedMessage:
 class IncidentSink(Protocol):
     """Where incident messages go: Slack (``shared.slack.SlackSink``) or the terminal (``ConsoleSink``)."""
 
-    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None, tag: str | None = None) -> PostedMessage:
+    def post(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        tag: str | None = None,
+    ) -> PostedMessage:
         """Post a message (a thread reply when ``thread_ts`` is given); returns its channel id and ts.
 
         ``tag`` is carried with the message (Slack message metadata) so that ``find_tagged`` can
@@ -30,8 +37,9 @@ class IncidentSink(Protocol):
         """
         ...
 
-    def find_tagged(self, *, channel: str, tag: str, since_s: float,
-                    thread_ts: str | None = None) -> PostedMessage | None:
+    def find_tagged(
+        self, *, channel: str, tag: str, since_s: float, thread_ts: str | None = None
+    ) -> PostedMessage | None:
         """The message posted with ``tag`` at or after ``since_s`` (epoch seconds), if there is one.
 
         Looks in the channel's history, or in the thread ``thread_ts``. Raises SlackRetryable

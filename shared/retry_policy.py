@@ -49,8 +49,14 @@ class RetryPolicy:
         if self.max_retries is not None and self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
 
-    def countdown(self, attempt: int, *, retry_after_s: float | None = None, elapsed_s: float = 0.0,
-                  rand: Callable[[], float] = random.random) -> float | None:
+    def countdown(
+        self,
+        attempt: int,
+        *,
+        retry_after_s: float | None = None,
+        elapsed_s: float = 0.0,
+        rand: Callable[[], float] = random.random,
+    ) -> float | None:
         """Seconds until the next attempt, or None: give up.
 
         ``attempt`` counts the retries made so far (Celery's ``request.retries``: 0 when the first

@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     # Producer: where undeliverable triggers wait, and how long a publish may block.
     # Absolute by default: Airflow processes run from varying working directories, and
     # flush-spool must find what they spooled.
-    spool_dir: Path = Field(default_factory=lambda: Path.home() / ".incident-commander" / "spool",
-                            alias="INCIDENT_SPOOL_DIR")
+    spool_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".incident-commander" / "spool", alias="INCIDENT_SPOOL_DIR"
+    )
     publish_timeout_s: float = Field(default=2.0, gt=0, le=30, alias="INCIDENT_PUBLISH_TIMEOUT_S")
 
     # Console sink (no Slack token): one JSON line per Slack call.
@@ -150,8 +151,10 @@ class Settings(BaseSettings):
             return None
         value = self.flower_basic_auth.get_secret_value()
         if not value.strip():
-            raise ConfigError("FLOWER_BASIC_AUTH is empty: set it to user:password, "
-                              "or unset it and `incident-commander up` generates one")
+            raise ConfigError(
+                "FLOWER_BASIC_AUTH is empty: set it to user:password, "
+                "or unset it and `incident-commander up` generates one"
+            )
         for pair in value.split(","):
             user, colon, password = pair.partition(":")
             if not colon:
@@ -161,8 +164,10 @@ class Settings(BaseSettings):
                 empty = "user" if not user else "password"
                 raise ConfigError(f"FLOWER_BASIC_AUTH has an empty {empty}: set it to user:password")
             if pair.lower() in PUBLISHED_FLOWER_CREDENTIALS:
-                raise ConfigError("FLOWER_BASIC_AUTH is a published default (e.g. the example env file's): "
-                                  "choose your own user:password")
+                raise ConfigError(
+                    "FLOWER_BASIC_AUTH is a published default (e.g. the example env file's): "
+                    "choose your own user:password"
+                )
         return value
 
 
@@ -180,8 +185,11 @@ def with_db(url: str, db: int) -> str:
         path, query = parts.path, _set_query_param(parts.query, "db", str(db))
     else:
         path, query = f"/{db}", parts.query
-    return (f"{parts.scheme}://{parts.netloc}{path}" + (f"?{query}" if query else "")
-            + (f"#{parts.fragment}" if parts.fragment else ""))
+    return (
+        f"{parts.scheme}://{parts.netloc}{path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 def _set_query_param(query: str, key: str, value: str) -> str:

@@ -69,7 +69,8 @@ def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
     # longer sleep would hold the incident's message lock and a worker. Past it the caller gets
     # SlackRetryable(retry_after_s=Retry-After), and its task's RetryPolicy waits that long.
     handlers: list[RetryHandler] = [
-        ShortRateLimitRetryHandler(max_retry_count=1 if writes else 3, max_wait_s=SLACK_IN_PROCESS_WAIT_MAX_S)]
+        ShortRateLimitRetryHandler(max_retry_count=1 if writes else 3, max_wait_s=SLACK_IN_PROCESS_WAIT_MAX_S)
+    ]
     if not writes:
         handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]
     return WebClient(
@@ -87,8 +88,14 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait_s = max_wait_s
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                   error: Exception | None = None) -> bool:
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
         wait_s = _retry_after_s(response.headers if response is not None else None)
@@ -104,8 +111,9 @@ def slack_errors(method: str) -> Iterator[None]:
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
         if status == 429 or error == "ratelimited":
-            raise SlackRetryable(f"{method}: HTTP {status} {error}".strip(),
-                                 retry_after_s=_retry_after_s(exc.response.headers)) from exc
+            raise SlackRetryable(
+                f"{method}: HTTP {status} {error}".strip(), retry_after_s=_retry_after_s(exc.response.headers)
+            ) from exc
         if error in _TRANSIENT_ERRORS or status >= 500:
             raise SlackAmbiguous(f"{method}: HTTP {status} {error}".strip()) from exc
         raise SlackPermanent(f"{method}: {error or f'HTTP {status}'}") from exc
@@ -137,30 +145,51 @@ class SlackSink:
         self._client = client
         self._channel_ids: dict[str, str] = {}
 
-    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None, tag: str | None = None) -> PostedMessage:
+    def post(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        tag: str | None = None,
+    ) -> PostedMessage:
         metadata = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"tag": tag}} if tag else None
         with slack_errors("chat.postMessage"):
             response = self._client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata,
-                unfurl_links=False, unfurl_media=False)
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                metadata=metadata,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         posted = PostedMessage(channel=str(response["channel"]), ts=str(response["ts"]))
         self._channel_ids[channel] = posted.channel
         return posted
 
-    def find_tagged(self, *, channel: str, tag: str, since_s: float,
-                    thread_ts: str | None = None) -> PostedMessage | None:
+    def find_tagged(
+        self, *, channel: str, tag: str, since_s: float, thread_ts: str | None = None
+    ) -> PostedMessage | None:
         channel_id = self._channel_id(channel)
         oldest = f"{max(0.0, since_s - FIND_MARGIN_S):.6f}"
         cursor = None
         for _ in range(FIND_MAX_PAGES):
             with slack_errors("conversations.replies" if thread_ts else "conversations.history"):
                 if thread_ts:
-                    page = self._client.conversations_replies(channel=channel_id, ts=thread_ts, oldest=oldest,
-                                                              include_all_metadata=True, limit=200, cursor=cursor)
+                    page = self._client.conversations_replies(
+                        channel=channel_id,
+                        ts=thread_ts,
+                        oldest=oldest,
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=cursor,
+                    )
                 else:
-                    page = self._client.conversations_history(channel=channel_id, oldest=oldest,
-                                                              include_all_metadata=True, limit=200, cursor=cursor)
+                    page = self._client.conversations_history(
+                        channel=channel_id, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+                    )
             for message in page.get("messages") or []:
                 if _tag_of(message) == tag:
                     return PostedMessage(channel=channel_id, ts=str(message["ts"]))
@@ -177,8 +206,9 @@ class SlackSink:
             name, cursor = channel.lstrip("#"), None
             for _ in range(FIND_MAX_PAGES):
                 with slack_errors("conversations.list"):
-                    page = self._client.conversations_list(types="public_channel,private_channel",
-                                                           exclude_archived=True, limit=1000, cursor=cursor)
+                    page = self._client.conversations_list(
+                        types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+                    )
                 for found in page.get("channels") or []:
                     if found.get("name") == name:
                         self._channel_ids[channel] = str(found["id"])
@@ -191,8 +221,9 @@ class SlackSink:
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         with slack_errors("chat.update"):
-            self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks,
-                                     unfurl_links=False, unfurl_media=False)
+            self._client.chat_update(
+                channel=channel, ts=ts, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
 
 
 def _tag_of(message: dict[str, Any]) -> str | None:
@@ -210,8 +241,14 @@ def _looks_like_channel_id(channel: str) -> bool:
 class TokenBucket:
     """A thread-safe token bucket: ``rate_per_s`` refill, ``capacity`` burst."""
 
-    def __init__(self, *, rate_per_s: float, capacity: float,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        *,
+        rate_per_s: float,
+        capacity: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._rate, self._capacity = rate_per_s, capacity
         self._tokens, self._at = capacity, clock()
         self._clock, self._sleep = clock, sleep
@@ -225,8 +262,7 @@ class TokenBucket:
             self._at = now
             wait_s = max(0.0, (1 - self._tokens) / self._rate)
             if wait_s > max_wait_s:
-                raise SlackRetryable("users.lookupByEmail: client-side throttle exhausted",
-                                     retry_after_s=wait_s)
+                raise SlackRetryable("users.lookupByEmail: client-side throttle exhausted", retry_after_s=wait_s)
             self._tokens -= 1  # reserve now, so concurrent callers queue behind us
         if wait_s > 0:
             self._sleep(wait_s)
@@ -240,9 +276,18 @@ class SlackUserDirectory:
     may be added to Slack later). Deactivated users resolve to None (nobody to notify).
     """
 
-    def __init__(self, client: WebClient, *, ttl_s: float = 3_600.0, negative_ttl_s: float = 300.0,
-                 rate_per_min: float = 40.0, burst: int = 10, max_wait_s: float = 5.0,
-                 max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        ttl_s: float = 3_600.0,
+        negative_ttl_s: float = 300.0,
+        rate_per_min: float = 40.0,
+        burst: int = 10,
+        max_wait_s: float = 5.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._ttl_s, self._negative_ttl_s, self._max_wait_s = ttl_s, negative_ttl_s, max_wait_s
         self._max_entries = max_entries
@@ -293,15 +338,32 @@ class ConsoleSink:
         self._lock = threading.Lock()
         self._last_us = 0
 
-    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
-             thread_ts: str | None = None, tag: str | None = None) -> PostedMessage:
+    def post(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        tag: str | None = None,
+    ) -> PostedMessage:
         ts = self._next_ts()
-        self._append({"method": "chat.postMessage", "channel": channel, "ts": ts, "thread_ts": thread_ts,
-                      "text": text, "blocks": blocks, "tag": tag})
+        self._append(
+            {
+                "method": "chat.postMessage",
+                "channel": channel,
+                "ts": ts,
+                "thread_ts": thread_ts,
+                "text": text,
+                "blocks": blocks,
+                "tag": tag,
+            }
+        )
         return PostedMessage(channel=channel, ts=ts)
 
-    def find_tagged(self, *, channel: str, tag: str, since_s: float,
-                    thread_ts: str | None = None) -> PostedMessage | None:
+    def find_tagged(
+        self, *, channel: str, tag: str, since_s: float, thread_ts: str | None = None
+    ) -> PostedMessage | None:
         """Scans the outbox (small: one line per call of a console run)."""
         try:
             lines = self._path.read_text(encoding="utf-8").splitlines()
@@ -309,14 +371,19 @@ class ConsoleSink:
             return None
         for line in lines:
             record = json.loads(line)
-            if record.get("method") == "chat.postMessage" and record.get("tag") == tag \
-                    and record.get("channel") == channel and record.get("thread_ts") == thread_ts:
+            if (
+                record.get("method") == "chat.postMessage"
+                and record.get("tag") == tag
+                and record.get("channel") == channel
+                and record.get("thread_ts") == thread_ts
+            ):
                 return PostedMessage(channel=channel, ts=str(record["ts"]))
         return None
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self._append({"method": "chat.update", "channel": channel, "ts": ts, "thread_ts": None,
-                      "text": text, "blocks": blocks})
+        self._append(
+            {"method": "chat.update", "channel": channel, "ts": ts, "thread_ts": None, "text": text, "blocks": blocks}
+        )
 
     def _next_ts(self) -> str:
         with self._lock:

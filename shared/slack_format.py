@@ -79,8 +79,11 @@ MAX_EVIDENCE_LINES = 5
 MAX_EVIDENCE_LINE_CHARS = 400
 MARKER = " …[truncated]"
 
-_STATUS_ICONS = {FindingStatus.OK: ":white_check_mark:", FindingStatus.EMPTY: ":white_circle:",
-                 FindingStatus.UNAVAILABLE: ":warning:"}
+_STATUS_ICONS = {
+    FindingStatus.OK: ":white_check_mark:",
+    FindingStatus.EMPTY: ":white_circle:",
+    FindingStatus.UNAVAILABLE: ":warning:",
+}
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -165,8 +168,7 @@ def _defuse_fences(text: str) -> str:
 
 
 def _header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS),
-                                       "emoji": True}}
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS), "emoji": True}}
 
 
 def _section(mrkdwn: str) -> Block:
@@ -174,8 +176,10 @@ def _section(mrkdwn: str) -> Block:
 
 
 def _context(*parts: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(p, MAX_SECTION_CHARS)}
-                                            for p in parts[:10]]}
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": truncate(p, MAX_SECTION_CHARS)} for p in parts[:10]],
+    }
 
 
 def _incident_label(incident_id: str) -> str:
@@ -185,8 +189,10 @@ def _incident_label(incident_id: str) -> str:
 def _where(report_or_incident: Report | Incident) -> str:
     trigger = report_or_incident.trigger
     mapped = f" · map {trigger.map_index}" if trigger.map_index >= 0 else ""
-    return (f"*dag* {untrusted_inline_code(trigger.dag_id)} · *task* {untrusted_inline_code(trigger.task_id)} · "
-            f"*run* {untrusted_inline_code(trigger.run_id)} · *try* {trigger.try_number}{mapped}")
+    return (
+        f"*dag* {untrusted_inline_code(trigger.dag_id)} · *task* {untrusted_inline_code(trigger.task_id)} · "
+        f"*run* {untrusted_inline_code(trigger.run_id)} · *try* {trigger.try_number}{mapped}"
+    )
 
 
 def _dotted(report_or_incident: Report | Incident) -> str:
@@ -235,16 +241,19 @@ def opening_blocks(incident: Incident) -> tuple[str, list[Block]]:
     blocks = [
         _header(f"{label} · Triage in progress"),
         _section("\n".join(lines)),
-        _context(f"{label} · {_looking()} looking; "
-                 "their findings arrive in this thread and this message becomes the report."),
+        _context(
+            f"{label} · {_looking()} looking; their findings arrive in this thread and this message becomes the report."
+        ),
     ]
-    text = truncate(f"{label}: triage in progress for {_dotted(incident)} "
-                    f"(run {untrusted_inline_code(trigger.run_id)})", MAX_FALLBACK_CHARS)
+    text = truncate(
+        f"{label}: triage in progress for {_dotted(incident)} (run {untrusted_inline_code(trigger.run_id)})",
+        MAX_FALLBACK_CHARS,
+    )
     return text, blocks
 
 
 def _looking() -> str:
-    """"log analyzer, query profiler and owner notifier are", from the registry."""
+    """ "log analyzer, query profiler and owner notifier are", from the registry."""
     labels = [spec.label.lower() for spec in SPECIALISTS]
     if len(labels) == 1:
         return f"{labels[0]} is"
@@ -291,36 +300,49 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     # The mentions are never lost to a cut: room is kept to add back any that a cut removed.
     reserved = [0, 0, len(" ".join(mentions)) + 1 if mentions else 0, 0]
     headings = ["*ROOT CAUSE*\n", "*IMPACT*\n", "*OWNER*\n", "*NEXT ACTION*\n"]
-    bodies = [untrusted_prose(report.root_cause), untrusted_prose(report.impact),
-              _with_live_mentions(report.owner, mentions), _next_action(report)]
-    bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r)
-              for h, b, r in zip(headings, bodies, reserved, strict=True)]
+    bodies = [
+        untrusted_prose(report.root_cause),
+        untrusted_prose(report.impact),
+        _with_live_mentions(report.owner, mentions),
+        _next_action(report),
+    ]
+    bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r) for h, b, r in zip(headings, bodies, reserved, strict=True)]
 
     context_parts = [_where(report), _timings(report.findings)]
     unavailable = [f for f in report.findings if f.status is FindingStatus.UNAVAILABLE]
     if unavailable:
-        context_parts.append(":warning: unavailable: " + "; ".join(
-            f"{SPECIALISTS.label(f.specialist).lower()} ({truncate(untrusted_prose(f.summary), 200)})"
-            for f in unavailable))
+        context_parts.append(
+            ":warning: unavailable: "
+            + "; ".join(
+                f"{SPECIALISTS.label(f.specialist).lower()} ({truncate(untrusted_prose(f.summary), 200)})"
+                for f in unavailable
+            )
+        )
     fixed = len(title) + sum(map(len, headings)) + sum(reserved) + sum(map(len, context_parts))
     bodies = fit_sections(bodies, MAX_TOTAL_CHARS - fixed)
     cut_off = " ".join(m for m in mentions if m not in bodies[2])
     if cut_off:
         bodies[2] = f"{bodies[2]}\n{cut_off}" if bodies[2] else cut_off
 
-    blocks = [_header(title), *(_section(h + b) for h, b in zip(headings, bodies, strict=True)),
-              {"type": "divider"}, _context(*context_parts)]
-    text = truncate(f"{label} [{'degraded' if degraded else 'complete'}] "
-                    f"{_dotted(report)}: {untrusted_prose(report.root_cause)}",
-                    MAX_FALLBACK_CHARS)
+    blocks = [
+        _header(title),
+        *(_section(h + b) for h, b in zip(headings, bodies, strict=True)),
+        {"type": "divider"},
+        _context(*context_parts),
+    ]
+    text = truncate(
+        f"{label} [{'degraded' if degraded else 'complete'}] {_dotted(report)}: {untrusted_prose(report.root_cause)}",
+        MAX_FALLBACK_CHARS,
+    )
     return text, fit_blocks(blocks)
 
 
 def _timings(findings: tuple[AnyFinding, ...]) -> str:
     if not findings:
         return "no specialist reported"
-    return " · ".join(f"{SPECIALISTS.label(f.specialist).lower()} {f.status.value} {f.elapsed_ms:.0f} ms"
-                      for f in findings)
+    return " · ".join(
+        f"{SPECIALISTS.label(f.specialist).lower()} {f.status.value} {f.elapsed_ms:.0f} ms" for f in findings
+    )
 
 
 def _evidence_line(evidence: Evidence) -> str:

@@ -43,17 +43,25 @@ def register_specialist(app: Celery, *, spec: SpecialistSpec, service: Service) 
     """Register ``service`` as the Celery task ``spec.task`` on ``app``."""
     soft_s = get_settings().specialist_soft_time_limit_s
 
-    @app.task(name=spec.task, bind=True, acks_late=True, retry_on_worker_lost=True,
-              max_retries=MAX_RETRIES, default_retry_delay=RETRY_DELAY_S,
-              soft_time_limit=soft_s, time_limit=soft_s + HARD_LIMIT_MARGIN_S)
+    @app.task(
+        name=spec.task,
+        bind=True,
+        acks_late=True,
+        retry_on_worker_lost=True,
+        max_retries=MAX_RETRIES,
+        default_retry_delay=RETRY_DELAY_S,
+        soft_time_limit=soft_s,
+        time_limit=soft_s + HARD_LIMIT_MARGIN_S,
+    )
     def specialist_task(self: Task, incident: dict[str, Any]) -> dict[str, Any]:
         return run_specialist(spec, service, incident, runtime=get_runtime(), attempt=self.request.retries or 0)
 
     return specialist_task
 
 
-def run_specialist(spec: SpecialistSpec, service: Service, incident_json: dict[str, Any], *,
-                   runtime: Runtime, attempt: int = 0) -> dict[str, Any]:
+def run_specialist(
+    spec: SpecialistSpec, service: Service, incident_json: dict[str, Any], *, runtime: Runtime, attempt: int = 0
+) -> dict[str, Any]:
     """Run one specialist on one incident; always returns a finding as JSON."""
     started = time.perf_counter()
     try:
@@ -105,11 +113,13 @@ def _record(runtime: Runtime, incident: Incident, finding: AnyFinding) -> None:
         if not runtime.store.once(marker):
             return  # a retry or a redelivery: the reply is already in the thread
         text, blocks = update_blocks(finding)
-        runtime.sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text, blocks=blocks,
-                          tag=marker)
+        runtime.sink.post(channel=incident.channel, thread_ts=incident.thread_ts, text=text, blocks=blocks, tag=marker)
     except SlackAmbiguous:  # it may be in the thread: a lost reply is better than a doubled one
-        log.warning("the %s update of %s may not have been posted (Slack's answer was lost)",
-                    finding.specialist, incident.incident_id)
+        log.warning(
+            "the %s update of %s may not have been posted (Slack's answer was lost)",
+            finding.specialist,
+            incident.incident_id,
+        )
     except IncidentCommanderError:
         log.exception("could not post the %s update of %s", finding.specialist, incident.incident_id)
         runtime.store.forget(marker)

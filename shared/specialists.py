@@ -55,12 +55,21 @@ class SpecialistSpec:
 
 
 BUILT_IN: tuple[SpecialistSpec, ...] = (
-    SpecialistSpec(Specialist.LOG_ANALYZER.value, "pic.log_analyzer.analyze_logs", "Log analyzer",
-                   failure="log analysis failed"),
-    SpecialistSpec(Specialist.QUERY_PROFILER.value, "pic.query_profiler.profile_queries", "Query profiler",
-                   failure="query history unavailable"),
-    SpecialistSpec(Specialist.OWNER_NOTIFIER.value, "pic.owner_notifier.notify_owners", "Owner notifier",
-                   failure="owner lookup failed"),
+    SpecialistSpec(
+        Specialist.LOG_ANALYZER.value, "pic.log_analyzer.analyze_logs", "Log analyzer", failure="log analysis failed"
+    ),
+    SpecialistSpec(
+        Specialist.QUERY_PROFILER.value,
+        "pic.query_profiler.profile_queries",
+        "Query profiler",
+        failure="query history unavailable",
+    ),
+    SpecialistSpec(
+        Specialist.OWNER_NOTIFIER.value,
+        "pic.owner_notifier.notify_owners",
+        "Owner notifier",
+        failure="owner lookup failed",
+    ),
 )
 
 

@@ -88,8 +88,9 @@ def bounded_loads(text: str | bytes) -> Any:
 
 def install() -> None:
     """Make this process's ``json`` codec the bounded one (idempotent)."""
-    registry.register("json", kombu_json.dumps, bounded_loads,
-                      content_type="application/json", content_encoding="utf-8")
+    registry.register(
+        "json", kombu_json.dumps, bounded_loads, content_type="application/json", content_encoding="utf-8"
+    )
 
 
 class RecordingConsumer(Consumer):
@@ -120,8 +121,9 @@ class RecordingConsumer(Consumer):
         task_id = str(headers.get("id", "?"))[:200]
         size = len(message.body or b"")
         reason = f"{type(exc).__name__}: {str(exc)[:300]}"
-        log.error("rejected a message for %s[%s] (%d bytes): %s; acknowledged, not redelivered",
-                  task, task_id, size, reason)
+        log.error(
+            "rejected a message for %s[%s] (%d bytes): %s; acknowledged, not redelivered", task, task_id, size, reason
+        )
         try:
             message.ack()
         finally:
@@ -132,7 +134,10 @@ def _record_rejection(*, task: str, task_id: str, size: int, reason: str) -> Non
     try:
         from shared.runtime import get_store
 
-        get_store().record_failure(what=f"message for {task} rejected before decoding", reason=reason,
-                                   payload={"task_id": task_id, "bytes": size})
+        get_store().record_failure(
+            what=f"message for {task} rejected before decoding",
+            reason=reason,
+            payload={"task_id": task_id, "bytes": size},
+        )
     except Exception:  # the message is acked either way; the log line above still says what happened
         log.exception("could not record the rejected message %s", task_id)

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 # incident_id: set on every record by shared.log_context's filter ("-" outside an incident)
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] [%(incident_id)s] %(name)s: %(message)s"
-TASK_LOG_FORMAT = ("%(asctime)s %(levelname)s [%(processName)s] [%(incident_id)s] %(task_name)s[%(task_id)s] "
-                   "%(name)s: %(message)s")
+TASK_LOG_FORMAT = (
+    "%(asctime)s %(levelname)s [%(processName)s] [%(incident_id)s] %(task_name)s[%(task_id)s] %(name)s: %(message)s"
+)
 
 
 @worker_process_init.connect

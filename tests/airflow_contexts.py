@@ -32,7 +32,7 @@ def _exception(pic: dict[str, Any]) -> BaseException | None:
     if not (isinstance(cls, type) and issubclass(cls, BaseException)):
         cls = type(name, (Exception,), {})
     text = pic.get("exception_repr") or ""
-    inner = text[len(name) + 1:-1] if text.startswith(name + "(") else text
+    inner = text[len(name) + 1 : -1] if text.startswith(name + "(") else text
     return cls(inner.strip("'\""))
 
 

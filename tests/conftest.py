@@ -17,8 +17,11 @@ from tests.slack_server import SlackServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "samples" / "hourly_marts"
-SLACK_USERS = {"priya.shah@example.com": "U0PRIYA", "maria.lopez@example.com": "U0MARIA",
-               "data-platform@example.com": "U0PLATFORM"}
+SLACK_USERS = {
+    "priya.shah@example.com": "U0PRIYA",
+    "maria.lopez@example.com": "U0MARIA",
+    "data-platform@example.com": "U0PLATFORM",
+}
 FCT_ORDERS_OWNER = "<@U0PRIYA>"  # samples/hourly_marts: fct_orders' config(meta={'owner': ...})
 
 

@@ -101,8 +101,15 @@ class SlackApiError(Exception):
 class SlackServer:
     """A threaded loopback Slack Web API; a context manager, also ``start()``/``stop()``."""
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, users: dict[str, str] | None = None,
-                 channels: dict[str, str] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        users: dict[str, str] | None = None,
+        channels: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.token = token
         self.users = {email.lower(): uid for email, uid in (users or {}).items()}
         self._channels = {name.lstrip("#"): cid for name, cid in (channels or {}).items()}
@@ -121,8 +128,9 @@ class SlackServer:
 
     def start(self) -> SlackServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="slack-server", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-server", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -163,8 +171,11 @@ class SlackServer:
     def replies(self, thread_ts: str) -> list[dict[str, Any]]:
         """The replies under ``thread_ts``, oldest first (not the parent)."""
         with self._lock:
-            return [dict(m) for m in self._state.messages.values()
-                    if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
+            return [
+                dict(m)
+                for m in self._state.messages.values()
+                if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+            ]
 
     def message(self, ts: str) -> dict[str, Any] | None:
         """The current version of message ``ts`` (after any updates), or None."""
@@ -202,8 +213,9 @@ class SlackServer:
         """For ``seconds``: do the call, then answer 500 (the answer is lost, the message exists)."""
         self._add_window("ghost", seconds, methods, start_in_s=start_in_s)
 
-    def slow(self, seconds: float, *, delay_s: float, methods: tuple[str, ...] | None = None,
-             start_in_s: float = 0) -> None:
+    def slow(
+        self, seconds: float, *, delay_s: float, methods: tuple[str, ...] | None = None, start_in_s: float = 0
+    ) -> None:
         """For ``seconds``: do the call, then answer only after ``delay_s`` (past the client's time-out)."""
         self._add_window("slow", seconds, methods, delay_s=delay_s, start_in_s=start_in_s)
 
@@ -212,12 +224,14 @@ class SlackServer:
         with self._lock:
             self._state.windows.clear()
 
-    def _add_window(self, mode: str, seconds: float, methods: tuple[str, ...] | None, *, delay_s: float = 0,
-                    start_in_s: float = 0) -> None:
+    def _add_window(
+        self, mode: str, seconds: float, methods: tuple[str, ...] | None, *, delay_s: float = 0, start_in_s: float = 0
+    ) -> None:
         since = time.monotonic() + start_in_s
         with self._lock:
-            self._state.windows.append(_Window(mode, since, since + seconds,
-                                               frozenset(methods) if methods else None, delay_s))
+            self._state.windows.append(
+                _Window(mode, since, since + seconds, frozenset(methods) if methods else None, delay_s)
+            )
 
     def _window_for(self, method: str) -> _Window | None:
         now = time.monotonic()
@@ -227,8 +241,9 @@ class SlackServer:
         return None
 
     # ---- request handling (called from the handler threads) -------------------------------
-    def handle(self, method: str, params: dict[str, Any], headers: dict[str, str]
-               ) -> tuple[int, dict[str, str], dict[str, Any] | str]:
+    def handle(
+        self, method: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], dict[str, Any] | str]:
         delay_s = 0.0
         with self._lock:
             window = self._window_for(method)
@@ -246,8 +261,11 @@ class SlackServer:
                     status, extra, body = _fault_response(_Fault(500, "internal_error"))
                 elif window is not None and window.mode == "slow":
                     delay_s = window.delay_s
-            error = None if isinstance(body, dict) and body.get("ok") else (
-                body.get("error") if isinstance(body, dict) else body)
+            error = (
+                None
+                if isinstance(body, dict) and body.get("ok")
+                else (body.get("error") if isinstance(body, dict) else body)
+            )
             self._state.calls.append(Call(method, params, headers, time.time(), status, error))
         if delay_s:
             time.sleep(delay_s)  # outside the lock: other calls go on meanwhile
@@ -274,8 +292,14 @@ class SlackServer:
         cid = self._known_channel(params.get("channel"), allow_name=True)
         text, blocks = _validated_content(params)
         ts = self._next_ts()
-        msg: dict[str, Any] = {"type": "message", "ts": ts, "channel": cid, "user": BOT_USER_ID,
-                               "bot_id": BOT_ID, "text": text}
+        msg: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "channel": cid,
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": text,
+        }
         if blocks is not None:
             msg["blocks"] = blocks
         metadata = params.get("metadata")
@@ -285,8 +309,11 @@ class SlackServer:
             except json.JSONDecodeError as exc:
                 raise SlackApiError("invalid_metadata_format") from exc
         if metadata is not None:
-            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) \
-                    or not isinstance(metadata.get("event_payload"), dict):
+            if (
+                not isinstance(metadata, dict)
+                or not isinstance(metadata.get("event_type"), str)
+                or not isinstance(metadata.get("event_payload"), dict)
+            ):
                 raise SlackApiError("invalid_metadata_schema")
             msg["metadata"] = metadata
         thread_ts = params.get("thread_ts")
@@ -312,8 +339,7 @@ class SlackServer:
         if blocks is not None:
             msg["blocks"] = blocks
         msg["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
-        return {"channel": cid, "ts": ts, "text": text,
-                "message": {k: v for k, v in msg.items() if k != "channel"}}
+        return {"channel": cid, "ts": ts, "text": text, "message": {k: v for k, v in msg.items() if k != "channel"}}
 
     def _known_channel(self, channel: Any, *, allow_name: bool) -> str:
         if not channel:
@@ -331,8 +357,15 @@ class SlackServer:
         if uid is None:
             raise SlackApiError("users_not_found")
         name = email.split("@")[0]
-        return {"user": {"id": uid, "name": name, "deleted": False, "is_bot": False,
-                         "profile": {"email": email, "real_name": name}}}
+        return {
+            "user": {
+                "id": uid,
+                "name": name,
+                "deleted": False,
+                "is_bot": False,
+                "profile": {"email": email, "real_name": name},
+            }
+        }
 
     def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._known_channel(params.get("channel"), allow_name=False)
@@ -346,19 +379,32 @@ class SlackServer:
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._known_channel(params.get("channel"), allow_name=False)
-        visible = [m for m in self._state.messages.values() if m["channel"] == cid and _in_channel(m)
-                   and _after(m, params.get("oldest"))]
+        visible = [
+            m
+            for m in self._state.messages.values()
+            if m["channel"] == cid and _in_channel(m) and _after(m, params.get("oldest"))
+        ]
         return {"messages": [_shown(m, params) for m in reversed(visible)], "has_more": False}  # newest first
 
     def _list(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"channels": [{"id": cid, "name": name, "is_channel": True, "is_archived": False}
-                             for name, cid in self._channels.items()],
-                "response_metadata": {"next_cursor": ""}}
+        return {
+            "channels": [
+                {"id": cid, "name": name, "is_channel": True, "is_archived": False}
+                for name, cid in self._channels.items()
+            ],
+            "response_metadata": {"next_cursor": ""},
+        }
 
 
 _METHODS = {
-    "auth.test": lambda s, p: {"url": "https://test.slack.invalid/", "team": "Test", "user": "bot",
-                               "team_id": "T0TEST", "user_id": BOT_USER_ID, "bot_id": BOT_ID},
+    "auth.test": lambda s, p: {
+        "url": "https://test.slack.invalid/",
+        "team": "Test",
+        "user": "bot",
+        "team_id": "T0TEST",
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+    },
     "chat.postMessage": SlackServer._post_message,
     "chat.update": SlackServer._update,
     "users.lookupByEmail": SlackServer._lookup_by_email,
@@ -433,8 +479,11 @@ def _validate_blocks(blocks: Any) -> None:
         text_len = len(text_obj.get("text", "")) if isinstance(text_obj, dict) else 0
         if kind == "section" and text_len > MAX_SECTION_TEXT:
             raise SlackApiError("invalid_blocks")
-        if kind == "header" and (not isinstance(text_obj, dict) or text_obj.get("type") != "plain_text"
-                                 or len(text_obj.get("text", "")) > MAX_HEADER_TEXT):
+        if kind == "header" and (
+            not isinstance(text_obj, dict)
+            or text_obj.get("type") != "plain_text"
+            or len(text_obj.get("text", "")) > MAX_HEADER_TEXT
+        ):
             raise SlackApiError("invalid_blocks")
         if kind == "context" and len(block.get("elements") or []) > 10:
             raise SlackApiError("invalid_blocks")
@@ -474,8 +523,9 @@ def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
             is_json = isinstance(body, dict)
             payload = (json.dumps(body) if is_json else str(body)).encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8" if is_json
-                             else "text/html; charset=utf-8")
+            self.send_header(
+                "Content-Type", "application/json; charset=utf-8" if is_json else "text/html; charset=utf-8"
+            )
             self.send_header("Content-Length", str(len(payload)))
             try:
                 for key, value in extra.items():
@@ -496,8 +546,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
-    parser.add_argument("--user", action="append", default=[], metavar="EMAIL=UID",
-                        help="seed the directory (repeatable), e.g. maria@example.com=U0MARIA")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="EMAIL=UID",
+        help="seed the directory (repeatable), e.g. maria@example.com=U0MARIA",
+    )
     args = parser.parse_args(argv)
     users = dict(item.split("=", 1) for item in args.user)
     server = SlackServer(token=args.token, users=users, host=args.host, port=args.port)

@@ -32,9 +32,7 @@ class QueryHistorySource(Protocol):
         """``"snowflake"``, ``"postgres"`` or ``"file"``: named in the finding's details."""
         ...
 
-    def queries(
-        self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()
-    ) -> Iterator[QueryRecord]:
+    def queries(self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()) -> Iterator[QueryRecord]:
         """Queries that overlap [start, end].
 
         ``text_filters`` may narrow the read to queries whose text or tag contains one of the strings
@@ -75,9 +73,7 @@ def make_source(
         from query_profiler.sources.file_export import FileSource
 
         return FileSource(_file_path(url) if scheme == "file" else Path(url))
-    raise ConfigError(
-        f"WAREHOUSE_URL: unsupported scheme {scheme!r} (snowflake://, postgresql:// or file://)"
-    )
+    raise ConfigError(f"WAREHOUSE_URL: unsupported scheme {scheme!r} (snowflake://, postgresql:// or file://)")
 
 
 def _file_path(url: str) -> Path:

@@ -42,9 +42,7 @@ class FileSource:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def queries(
-        self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()
-    ) -> Iterator[QueryRecord]:
+    def queries(self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()) -> Iterator[QueryRecord]:
         needles = tuple(f.lower() for f in text_filters if f)
         for row in self.rows():
             record = record_from_row(row)

@@ -75,9 +75,7 @@ class PostgresSource:
         self._engine = engine
 
     @classmethod
-    def from_url(
-        cls, url: str, *, connect_timeout_s: float = 5.0, statement_timeout_s: float = 10.0
-    ) -> PostgresSource:
+    def from_url(cls, url: str, *, connect_timeout_s: float = 5.0, statement_timeout_s: float = 10.0) -> PostgresSource:
         """An engine for ``postgresql://`` (or ``postgres://``) with read-only, time-bounded sessions."""
         try:
             parsed = make_url(url.replace("postgres://", "postgresql://", 1))
@@ -113,9 +111,7 @@ class PostgresSource:
             reason = f"{type(exc).__name__}: {_first_line(exc)}"
             raise SourceUnavailable(f"PostgreSQL unavailable: {reason}") from exc
 
-    def queries(
-        self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()
-    ) -> Iterator[QueryRecord]:
+    def queries(self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()) -> Iterator[QueryRecord]:
         # Model names are untrusted: they travel only as bound ILIKE patterns (wildcards only widen the read).
         patterns = [f"%{f}%" for f in text_filters if f] if len(text_filters) <= MAX_TEXT_FILTERS else []
         yield from self._activity(end, patterns)

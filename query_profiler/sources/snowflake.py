@@ -85,9 +85,7 @@ class SnowflakeSource:
         }
         return cls(connect, args)
 
-    def queries(
-        self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()
-    ) -> Iterator[QueryRecord]:
+    def queries(self, *, start: datetime, end: datetime, text_filters: Sequence[str] = ()) -> Iterator[QueryRecord]:
         sql, params = history_statement(start=start, end=end, text_filters=text_filters)
         for row in self._fetch(sql, params):
             yield record_from_row(row)

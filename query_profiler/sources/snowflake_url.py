@@ -20,9 +20,7 @@ def connect_arguments(url: str) -> dict[str, Any]:
     """Keyword arguments for ``snowflake.connector.connect`` (without timeouts or session parameters)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "snowflake" or not parts.hostname:
-        raise ConfigError(
-            "WAREHOUSE_URL: expected snowflake://user[:password]@account/db/schema?warehouse=.."
-        )
+        raise ConfigError("WAREHOUSE_URL: expected snowflake://user[:password]@account/db/schema?warehouse=..")
     if not parts.username:
         raise ConfigError("WAREHOUSE_URL: the Snowflake URL names no user")
     query = {k.lower(): v[-1] for k, v in parse_qs(parts.query, keep_blank_values=False).items()}

@@ -70,8 +70,11 @@ def test_dag_level_takes_failed_instances_from_the_dag_run() -> None:
 
 
 def test_secrets_in_the_exception_are_redacted() -> None:
-    ctx = {"run_id": "r1", "ti": type("Ti", (), {"dag_id": "d", "task_id": "t", "try_number": 1})(),
-           "exception": RuntimeError("could not connect to postgres://etl:hunter2@db:5432/x")}
+    ctx = {
+        "run_id": "r1",
+        "ti": type("Ti", (), {"dag_id": "d", "task_id": "t", "try_number": 1})(),
+        "exception": RuntimeError("could not connect to postgres://etl:hunter2@db:5432/x"),
+    }
     trigger = triggers_from_context(ctx)[0]
     assert "hunter2" not in (trigger.exception or "")
     assert "[REDACTED]" in (trigger.exception or "")

@@ -22,27 +22,57 @@ from shared.contracts import (
     unavailable,
 )
 
-TRIGGER = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id="scheduled__2026-11-23T03:00:00+00:00",
-                  logical_date=datetime(2026, 11, 23, 3, tzinfo=UTC),
-                  exception="Traceback...\nAirflowException: Bash command failed. "
-                            "The command returned a non-zero exit code 1.")
+TRIGGER = Trigger(
+    dag_id="hourly_marts",
+    task_id="fct_orders",
+    run_id="scheduled__2026-11-23T03:00:00+00:00",
+    logical_date=datetime(2026, 11, 23, 3, tzinfo=UTC),
+    exception="Traceback...\nAirflowException: Bash command failed. The command returned a non-zero exit code 1.",
+)
 INCIDENT = Incident(incident_id="INC-20261123-0001", trigger=TRIGGER, channel="C1", thread_ts="1.1")
 
-LOG = LogFinding(status=FindingStatus.OK,
-                 summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
-                 details=LogDetails(error_class="invalid_identifier", failed_node="model.hourly_marts.fct_orders",
-                                    skipped=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
-                                    runbook="Fix the column reference (renamed or dropped upstream?) and re-run."))
-QUERIES = QueryFinding(status=FindingStatus.OK, summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
-                       details=QueryDetails(queries=(QueryDetail(query_id="01b2", model="fct_orders", status="failed",
-                                                                 diagnosis="failed: 000904"),)))
-OWNERS = OwnerFinding(status=FindingStatus.OK, summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
-                      details=OwnerDetails(downstream=Downstream(
-                          models=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
-                          exposures=("exposure.hourly_marts.revenue_dashboard",), from_manifest=True)))
-SLOW = QueryFinding(status=FindingStatus.OK, summary="orders_daily queued 40 s",
-                    details=QueryDetails(queries=(QueryDetail(query_id="01b3", model="orders_daily", status="queued",
-                                                              diagnosis="queued 40 s: the warehouse is overloaded"),)))
+LOG = LogFinding(
+    status=FindingStatus.OK,
+    summary="model.hourly_marts.fct_orders: column amount_usd not found in stg_payments",
+    details=LogDetails(
+        error_class="invalid_identifier",
+        failed_node="model.hourly_marts.fct_orders",
+        skipped=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
+        runbook="Fix the column reference (renamed or dropped upstream?) and re-run.",
+    ),
+)
+QUERIES = QueryFinding(
+    status=FindingStatus.OK,
+    summary="fct_orders failed: 000904 invalid identifier 'AMOUNT_USD'",
+    details=QueryDetails(
+        queries=(QueryDetail(query_id="01b2", model="fct_orders", status="failed", diagnosis="failed: 000904"),)
+    ),
+)
+OWNERS = OwnerFinding(
+    status=FindingStatus.OK,
+    summary="fct_orders → maria.lopez@example.com (manifest:meta.owner)",
+    details=OwnerDetails(
+        downstream=Downstream(
+            models=("model.hourly_marts.customer_ltv", "model.hourly_marts.orders_daily"),
+            exposures=("exposure.hourly_marts.revenue_dashboard",),
+            from_manifest=True,
+        )
+    ),
+)
+SLOW = QueryFinding(
+    status=FindingStatus.OK,
+    summary="orders_daily queued 40 s",
+    details=QueryDetails(
+        queries=(
+            QueryDetail(
+                query_id="01b3",
+                model="orders_daily",
+                status="queued",
+                diagnosis="queued 40 s: the warehouse is overloaded",
+            ),
+        )
+    ),
+)
 
 
 def test_complete_report_has_the_four_sections() -> None:
@@ -71,8 +101,9 @@ def test_missing_specialists_are_named_unavailable_and_the_report_still_comes() 
 
 def test_unavailable_owner_is_said_plainly() -> None:
     owners = unavailable(Specialist.OWNER_NOTIFIER, "DBT_PROJECT_DIR is not set")
-    report = compose(INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: QUERIES,
-                                Specialist.OWNER_NOTIFIER: owners})
+    report = compose(
+        INCIDENT, {Specialist.LOG_ANALYZER: LOG, Specialist.QUERY_PROFILER: QUERIES, Specialist.OWNER_NOTIFIER: owners}
+    )
     assert report.owner == "Owner lookup unavailable: DBT_PROJECT_DIR is not set"
     assert report.status is ReportStatus.DEGRADED
 
@@ -88,7 +119,8 @@ def test_impact_does_not_claim_no_dependents_when_it_could_not_look() -> None:
     looked = OWNERS.model_copy(update={"details": OwnerDetails(downstream=Downstream(from_manifest=True))})
     assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: no_manifest}).impact.startswith("Downstream impact unknown")
     assert compose(INCIDENT, {Specialist.OWNER_NOTIFIER: looked}).impact.startswith(
-        "No downstream dependents in the dbt manifest.")
+        "No downstream dependents in the dbt manifest."
+    )
 
 
 def test_a_slow_query_becomes_a_next_step_but_a_failed_one_does_not() -> None:

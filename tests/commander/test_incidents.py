@@ -29,18 +29,25 @@ def runtime(redis_server: RedisServer, slack_api: SlackServer, tmp_path: Path) -
     db = 2 + uuid.uuid4().int % 12  # tests share the session's Redis; each gets a clean database
     url = f"{redis_server.url}/{db}"
     redis.Redis.from_url(url).flushdb()
-    settings = load_settings(CELERY_BROKER_URL=f"{redis_server.url}/0", CELERY_RESULT_BACKEND=url,
-                             SLACK_BOT_TOKEN=slack_api.token, SLACK_API_URL=slack_api.base_url,
-                             INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl"), SLACK_TIMEOUT_S="1")
+    settings = load_settings(
+        CELERY_BROKER_URL=f"{redis_server.url}/0",
+        CELERY_RESULT_BACKEND=url,
+        SLACK_BOT_TOKEN=slack_api.token,
+        SLACK_API_URL=slack_api.base_url,
+        INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl"),
+        SLACK_TIMEOUT_S="1",
+    )
     yield build_runtime(settings)
 
 
-TRIGGER = Trigger(dag_id="hourly_marts", task_id="dbt_build_marts", run_id="scheduled__2026-11-23T03:00:00+00:00",
-                  model="fct_orders")
+TRIGGER = Trigger(
+    dag_id="hourly_marts", task_id="dbt_build_marts", run_id="scheduled__2026-11-23T03:00:00+00:00", model="fct_orders"
+)
 
 
 def test_a_redelivered_triage_resumes_its_own_incident_without_posting_again(
-        runtime: Runtime, slack_api: SlackServer) -> None:
+    runtime: Runtime, slack_api: SlackServer
+) -> None:
     first = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
     again = open_incident(TRIGGER, runtime=runtime, task_id="task-1")  # acks_late redelivery
 
@@ -61,19 +68,22 @@ def test_a_second_trigger_for_the_same_failure_is_a_duplicate(runtime: Runtime, 
 
 
 def test_incident_ids_are_readable_and_increase(runtime: Runtime) -> None:
-    ids = [open_incident(TRIGGER.model_copy(update={"try_number": n}), runtime=runtime, task_id=f"t{n}")
-           for n in (1, 2)]
+    ids = [
+        open_incident(TRIGGER.model_copy(update={"try_number": n}), runtime=runtime, task_id=f"t{n}") for n in (1, 2)
+    ]
     first, second = (o.incident.incident_id for o in ids if o.incident)
     assert first.startswith("INC-") and first.endswith("-0001")
     assert second.endswith("-0002")
 
 
 def test_finishing_twice_keeps_one_post_and_sends_an_unchanged_report_once(
-        runtime: Runtime, slack_api: SlackServer) -> None:
+    runtime: Runtime, slack_api: SlackServer
+) -> None:
     opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
     assert opened.incident is not None
     found: dict[str, AnyFinding] = {
-        Specialist.LOG_ANALYZER: LogFinding(status=FindingStatus.OK, summary="invalid_identifier in model fct_orders")}
+        Specialist.LOG_ANALYZER: LogFinding(status=FindingStatus.OK, summary="invalid_identifier in model fct_orders")
+    }
 
     finish_incident(opened.incident.incident_id, found, runtime=runtime)
     finished = finish_incident(opened.incident.incident_id, found, runtime=runtime)  # a retried callback
@@ -87,7 +97,8 @@ def test_finishing_twice_keeps_one_post_and_sends_an_unchanged_report_once(
 
 
 def test_a_server_error_on_the_opening_post_leaves_it_for_delivery_which_posts_it_once(
-        runtime: Runtime, slack_api: SlackServer) -> None:
+    runtime: Runtime, slack_api: SlackServer
+) -> None:
     # Given Slack is down for the first post (503: nothing was done)
     slack_api.fail("chat.postMessage", status=503, times=1)
     opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
@@ -107,7 +118,8 @@ def test_a_server_error_on_the_opening_post_leaves_it_for_delivery_which_posts_i
 
 @pytest.mark.parametrize("mode", ["ghost", "slow"])
 def test_a_post_whose_answer_was_lost_is_found_by_its_tag_and_never_posted_twice(
-        runtime: Runtime, slack_api: SlackServer, mode: str) -> None:
+    runtime: Runtime, slack_api: SlackServer, mode: str
+) -> None:
     # Given Slack posts the message but its answer is lost (a 500 after doing it, or past the time-out)
     if mode == "ghost":
         slack_api.ghost(5, methods=("chat.postMessage",))
@@ -130,7 +142,8 @@ def test_a_post_whose_answer_was_lost_is_found_by_its_tag_and_never_posted_twice
 
 
 def test_a_report_composed_while_slack_is_down_is_kept_and_shown_once_slack_is_back(
-        runtime: Runtime, slack_api: SlackServer) -> None:
+    runtime: Runtime, slack_api: SlackServer
+) -> None:
     opened = open_incident(TRIGGER, runtime=runtime, task_id="task-1")
     assert opened.incident is not None and opened.incident.thread_ts is not None
     slack_api.outage(3)
@@ -180,8 +193,11 @@ def test_failures_are_recorded_where_an_operator_sees_them(runtime: Runtime) -> 
 
 
 def test_a_huge_rejected_payload_is_kept_trimmed_and_redacted_in_failures(runtime: Runtime) -> None:
-    runtime.store.record_failure(what="invalid trigger", reason="password=hunter2 " + "r" * 50_000,
-                                 payload={"exception": "password=hunter2 " + "x" * 10_000_000})
+    runtime.store.record_failure(
+        what="invalid trigger",
+        reason="password=hunter2 " + "r" * 50_000,
+        payload={"exception": "password=hunter2 " + "x" * 10_000_000},
+    )
     [entry] = runtime.store.failures()
     assert len(str(entry)) < 6_000 and "hunter2" not in str(entry)
     assert entry["payload"]["trimmed"] is True

@@ -26,19 +26,32 @@ class AirflowException(Exception):
 
 def airflow3_context(*, task_id: str = "fct_orders", try_number: int = 1) -> dict[str, Any]:
     """A task-level callback context shaped like Airflow 3.3's (see tests/fixtures/airflow/contexts)."""
-    ti = SimpleNamespace(dag_id="hourly_marts", task_id=task_id, run_id=RUN_ID, try_number=try_number,
-                         max_tries=0, map_index=-1, state="failed",
-                         log_url=f"http://localhost:8080/dags/hourly_marts/runs/{RUN_ID}/tasks/{task_id}"
-                                 f"?try_number={try_number}")
+    ti = SimpleNamespace(
+        dag_id="hourly_marts",
+        task_id=task_id,
+        run_id=RUN_ID,
+        try_number=try_number,
+        max_tries=0,
+        map_index=-1,
+        state="failed",
+        log_url=f"http://localhost:8080/dags/hourly_marts/runs/{RUN_ID}/tasks/{task_id}?try_number={try_number}",
+    )
     dag_run = SimpleNamespace(dag_id="hourly_marts", run_id=RUN_ID, logical_date=None, run_type="scheduled")
-    return {"ti": ti, "task_instance": ti, "dag_run": dag_run, "run_id": RUN_ID, "params": {},
-            "exception": AirflowException("Bash command failed. The command returned a non-zero exit code 1.")}
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "dag_run": dag_run,
+        "run_id": RUN_ID,
+        "params": {},
+        "exception": AirflowException("Bash command failed. The command returned a non-zero exit code 1."),
+    }
 
 
 def settings_for(stack: Stack, env: dict[str, str]) -> Settings:
     wenv = stack.worker_env
-    return load_settings(**env, CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"],
-                         CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"])
+    return load_settings(
+        **env, CELERY_BROKER_URL=wenv["CELERY_BROKER_URL"], CELERY_RESULT_BACKEND=wenv["CELERY_RESULT_BACKEND"]
+    )
 
 
 def wait_for(store: IncidentStore, incident_id: str, kind: str, *, timeout_s: float = 60) -> str:
@@ -76,8 +89,11 @@ def producer_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Configure the producer the way an Airflow worker is configured: by environment variables."""
 
     def configure(stack: Stack, env: dict[str, str]) -> Settings:
-        for key, value in {**env, "CELERY_BROKER_URL": stack.worker_env["CELERY_BROKER_URL"],
-                           "CELERY_RESULT_BACKEND": stack.worker_env["CELERY_RESULT_BACKEND"]}.items():
+        for key, value in {
+            **env,
+            "CELERY_BROKER_URL": stack.worker_env["CELERY_BROKER_URL"],
+            "CELERY_RESULT_BACKEND": stack.worker_env["CELERY_RESULT_BACKEND"],
+        }.items():
             monkeypatch.setenv(key, value)
         get_settings.cache_clear()
         return get_settings()

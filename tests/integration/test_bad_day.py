@@ -53,7 +53,8 @@ def _report_posts(slack: SlackServer) -> list[dict[str, object]]:
 
 
 def test_a_poison_message_is_rejected_once_and_the_next_trigger_is_posted(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     stack = make_stack(env)
     settings = settings_for(stack, env)
     sender = make_app("poison-sender", settings=settings)
@@ -62,14 +63,23 @@ def test_a_poison_message_is_rejected_once_and_the_next_trigger_is_posted(
     nested: object = "x"
     for _ in range(500):
         nested = {"a": nested}
-    sender.send_task(TaskName.TRIAGE.value, args=({"dag_id": "d", "task_id": "t", "run_id": "r",
-                                                   "context": nested},), queue="commander")
-    sender.send_task(TaskName.TRIAGE.value, args=({"dag_id": "d", "task_id": "t", "run_id": "r2",
-                                                   "exception": "password=hunter2 " + "x" * 10_000_000},),
-                     queue="commander")
+    sender.send_task(
+        TaskName.TRIAGE.value,
+        args=({"dag_id": "d", "task_id": "t", "run_id": "r", "context": nested},),
+        queue="commander",
+    )
+    sender.send_task(
+        TaskName.TRIAGE.value,
+        args=({"dag_id": "d", "task_id": "t", "run_id": "r2", "exception": "password=hunter2 " + "x" * 10_000_000},),
+        queue="commander",
+    )
     # and one whose poison is in the headers (decoded by the transport, pickled for the pool)
-    sender.send_task(TaskName.TRIAGE.value, args=({"dag_id": "d", "task_id": "t", "run_id": "r3"},),
-                     queue="commander", headers={"x": nested})
+    sender.send_task(
+        TaskName.TRIAGE.value,
+        args=({"dag_id": "d", "task_id": "t", "run_id": "r3"},),
+        queue="commander",
+        headers={"x": nested},
+    )
     # When a normal trigger follows them
     trigger = _trigger("after_poison")
     send_trigger(trigger, settings=settings)
@@ -83,14 +93,18 @@ def test_a_poison_message_is_rejected_once_and_the_next_trigger_is_posted(
     rejected = [f for f in store.failures() if "rejected before decoding" in f["what"]]
     reasons = " | ".join(f["reason"] for f in rejected)
     assert len(rejected) == 3, rejected
-    for why in ("headers nested deeper than 64 levels", "message nested deeper than 64 levels",
-                "over the 4,194,304-byte limit"):
+    for why in (
+        "headers nested deeper than 64 levels",
+        "message nested deeper than 64 levels",
+        "over the 4,194,304-byte limit",
+    ):
         assert why in reasons
     assert all(len(str(f)) < 2_000 and "hunter2" not in str(f) for f in rejected)
 
 
 def test_slack_that_loses_its_answers_for_a_minute_still_gives_one_post_per_trigger(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     # Given a Slack that for 30 s does every post and update and answers 500 ("ghost"), then for
     # 30 s does them and answers after the client has given up ("slow")
     env = {**env, "SLACK_TIMEOUT_S": "1"}
@@ -111,12 +125,14 @@ def test_slack_that_loses_its_answers_for_a_minute_still_gives_one_post_per_trig
     posts = slack_api.top_level_messages("#incidents")
     assert len(posts) == 3, [p.get("text") for p in posts]
     assert len(_report_posts(slack_api)) == 3
-    assert sum(1 for c in slack_api.calls("chat.postMessage")
-               if not c.params.get("thread_ts") and c.status != 200) >= 1  # the bad spell did happen
+    assert (
+        sum(1 for c in slack_api.calls("chat.postMessage") if not c.params.get("thread_ts") and c.status != 200) >= 1
+    )  # the bad spell did happen
 
 
 def test_a_slack_outage_longer_than_the_deadline_ends_in_the_report_posted_once_after_recovery(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     env = {**env, "REPORT_DEADLINE_S": "5"}
     stack = make_stack(env)
     settings = settings_for(stack, env)
@@ -136,7 +152,8 @@ def test_a_slack_outage_longer_than_the_deadline_ends_in_the_report_posted_once_
 
 
 def test_a_commander_killed_between_the_post_and_the_chord_resumes_its_own_message(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     # Given a commander that is SIGKILLed right after Slack took its top-level post
     env = {**env, "INCIDENT_FAULT_INJECTION": "commander:kill-after-post", "SLACK_TIMEOUT_S": "2"}
     stack = make_stack(env)
@@ -154,7 +171,8 @@ def test_a_commander_killed_between_the_post_and_the_chord_resumes_its_own_messa
 
 
 def test_a_deadline_fired_early_by_a_clock_jump_re_arms_instead_of_reporting(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     # Given only the commander runs (no specialist will ever answer) and a 60 s deadline
     env = {**env, "REPORT_DEADLINE_S": "60"}
     stack = make_stack(env, services=("commander",))
@@ -176,15 +194,17 @@ def test_a_deadline_fired_early_by_a_clock_jump_re_arms_instead_of_reporting(
 
 
 def test_a_trigger_pointing_outside_the_log_folder_reads_nothing_there(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path
+) -> None:
     # Given a file outside every root, with an error-looking line
     outside = tmp_path / "outside" / "attempt=1.log"
     outside.parent.mkdir()
     outside.write_text("ERROR psycopg2.OperationalError: OUTSIDE-ROOT-MARKER connection refused\n")
     stack = make_stack(env)
     settings = settings_for(stack, env)
-    trigger = Trigger(dag_id="hourly_marts", task_id="dbt_build_marts", run_id="manual__escape",
-                      log_location=str(outside))
+    trigger = Trigger(
+        dag_id="hourly_marts", task_id="dbt_build_marts", run_id="manual__escape", log_location=str(outside)
+    )
     send_trigger(trigger, settings=settings)
     store = _store(stack)
     report = wait_for_report(store, wait_for_incident_id(store, trigger.dedup_key))

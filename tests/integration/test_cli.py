@@ -28,28 +28,57 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout_s: float = 90) ->
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_"))}
     full_env.update(env or {})
     full_env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "incident_cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "incident_cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout_s
+    )
 
 
 def test_trigger_wait_json_prints_each_finding_then_the_report(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     stack = make_stack(env)
-    wenv = {**env, "CELERY_BROKER_URL": stack.worker_env["CELERY_BROKER_URL"],
-            "CELERY_RESULT_BACKEND": stack.worker_env["CELERY_RESULT_BACKEND"]}
-    log = SAMPLE / "airflow_logs" / "dag_id=hourly_marts" / "run_id=scheduled__2026-11-23T03:00:00+00:00" \
-        / "task_id=dbt_build_marts" / "attempt=1.log"
+    wenv = {
+        **env,
+        "CELERY_BROKER_URL": stack.worker_env["CELERY_BROKER_URL"],
+        "CELERY_RESULT_BACKEND": stack.worker_env["CELERY_RESULT_BACKEND"],
+    }
+    log = (
+        SAMPLE
+        / "airflow_logs"
+        / "dag_id=hourly_marts"
+        / "run_id=scheduled__2026-11-23T03:00:00+00:00"
+        / "task_id=dbt_build_marts"
+        / "attempt=1.log"
+    )
 
-    done = cli("trigger", "--dag", "hourly_marts", "--task", "dbt_build_marts", "--run-id", "manual__cli-1",
-               "--model", "fct_orders", "--context", "Failed 3 times in 30 minutes", "--log", str(log),
-               "--wait", "--json", env=wenv)
+    done = cli(
+        "trigger",
+        "--dag",
+        "hourly_marts",
+        "--task",
+        "dbt_build_marts",
+        "--run-id",
+        "manual__cli-1",
+        "--model",
+        "fct_orders",
+        "--context",
+        "Failed 3 times in 30 minutes",
+        "--log",
+        str(log),
+        "--wait",
+        "--json",
+        env=wenv,
+    )
 
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "opened" and kinds[-1] == "report"
-    assert sorted(e["data"]["specialist"] for e in events if e["event"] == "finding") == \
-        ["log_analyzer", "owner_notifier", "query_profiler"]
+    assert sorted(e["data"]["specialist"] for e in events if e["event"] == "finding") == [
+        "log_analyzer",
+        "owner_notifier",
+        "query_profiler",
+    ]
     report = events[-1]["data"]
     assert report["trigger"]["source"] == "cli"
     assert report["trigger"]["context"] == "Failed 3 times in 30 minutes"
@@ -63,8 +92,9 @@ def test_trigger_wait_json_prints_each_finding_then_the_report(
 
 
 def test_config_masks_secrets_and_a_bad_value_names_the_variable() -> None:
-    shown = cli("config", "--json", env={"SLACK_BOT_TOKEN": "xoxb-very-secret",
-                                         "WAREHOUSE_URL": "postgresql://u:hunter2@db/x"})
+    shown = cli(
+        "config", "--json", env={"SLACK_BOT_TOKEN": "xoxb-very-secret", "WAREHOUSE_URL": "postgresql://u:hunter2@db/x"}
+    )
     assert shown.returncode == 0, shown.stderr
     config = json.loads(shown.stdout)
     assert config["SLACK_BOT_TOKEN"] == "**********"
@@ -77,8 +107,15 @@ def test_config_masks_secrets_and_a_bad_value_names_the_variable() -> None:
 
 
 def test_trigger_with_the_broker_down_spools_and_says_so(tmp_path: Path) -> None:
-    done = cli("trigger", "--dag", "d", "--task", "t", "--json",
-               env={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "INCIDENT_SPOOL_DIR": str(tmp_path)})
+    done = cli(
+        "trigger",
+        "--dag",
+        "d",
+        "--task",
+        "t",
+        "--json",
+        env={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "INCIDENT_SPOOL_DIR": str(tmp_path)},
+    )
     assert done.returncode == 1
     assert json.loads(done.stdout)["status"] == "spooled"
     assert len(list(tmp_path.glob("*.json"))) == 1
@@ -86,8 +123,13 @@ def test_trigger_with_the_broker_down_spools_and_says_so(tmp_path: Path) -> None
 
 def test_specialist_commands_run_by_hand_on_the_bundled_incident() -> None:
     dbt = SAMPLE / "dbt_project"
-    analysed = cli("analyze-log", str(dbt / "logs" / "dbt.log"), "--run-results",
-                   str(dbt / "target" / "run_results.json"), "--json")
+    analysed = cli(
+        "analyze-log",
+        str(dbt / "logs" / "dbt.log"),
+        "--run-results",
+        str(dbt / "target" / "run_results.json"),
+        "--json",
+    )
     assert analysed.returncode == 0, analysed.stderr
     finding = json.loads(analysed.stdout)
     assert finding["error_class"] == "invalid_identifier"
@@ -97,9 +139,18 @@ def test_specialist_commands_run_by_hand_on_the_bundled_incident() -> None:
     assert owner.returncode == 0, owner.stderr
     assert json.loads(owner.stdout)["owner"] == "priya.shah@example.com"
 
-    queries = cli("profile-queries", "--warehouse-url", f"file://{SAMPLE / 'query_history.json'}",
-                  "--start", "2026-11-23T02:00:00+00:00", "--end", "2026-11-23T04:00:00+00:00",
-                  "--model", "fct_orders", "--json")
+    queries = cli(
+        "profile-queries",
+        "--warehouse-url",
+        f"file://{SAMPLE / 'query_history.json'}",
+        "--start",
+        "2026-11-23T02:00:00+00:00",
+        "--end",
+        "2026-11-23T04:00:00+00:00",
+        "--model",
+        "fct_orders",
+        "--json",
+    )
     assert queries.returncode == 0, queries.stderr
     rows = json.loads(queries.stdout)
     assert rows[0]["model"] == "fct_orders" and rows[0]["status"] == "failed"
@@ -108,14 +159,26 @@ def test_specialist_commands_run_by_hand_on_the_bundled_incident() -> None:
 def test_help_explains_every_command() -> None:
     shown = cli("--help")
     assert shown.returncode == 0
-    for command in ("demo", "up", "trigger", "watch", "analyze-log", "profile-queries", "owner", "config",
-                    "flush-spool", "failures"):
+    for command in (
+        "demo",
+        "up",
+        "trigger",
+        "watch",
+        "analyze-log",
+        "profile-queries",
+        "owner",
+        "config",
+        "flush-spool",
+        "failures",
+    ):
         assert command in shown.stdout
 
 
 def test_config_shows_the_broker_url_with_its_password_masked() -> None:
-    env = {"CELERY_BROKER_URL": "rediss://:hunter2@redis.example:6380/0?ssl_cert_reqs=required",
-           "SLACK_API_URL": "https://bot:hunter3@slack.internal/api/"}
+    env = {
+        "CELERY_BROKER_URL": "rediss://:hunter2@redis.example:6380/0?ssl_cert_reqs=required",
+        "SLACK_API_URL": "https://bot:hunter3@slack.internal/api/",
+    }
     shown = cli("config", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     config = json.loads(shown.stdout)
@@ -126,8 +189,9 @@ def test_config_shows_the_broker_url_with_its_password_masked() -> None:
     assert "rediss://:**********@redis.example:6380/0" in human.stdout
 
 
-@pytest.mark.parametrize("value", ["", "admin:change-me", "admin:admin", "flower:flower", "user:password", "admin:",
-                                   "no-colon"])
+@pytest.mark.parametrize(
+    "value", ["", "admin:change-me", "admin:admin", "flower:flower", "user:password", "admin:", "no-colon"]
+)
 def test_up_refuses_flower_credentials_that_leave_it_open_before_starting_anything(value: str) -> None:
     done = cli("up", env={"FLOWER_BASIC_AUTH": value}, timeout_s=30)
     assert done.returncode == 2
@@ -140,11 +204,16 @@ class Up:
     """``incident-commander up`` in the background; its stdout read line by line until it is ready."""
 
     def __init__(self, *args: str, env: dict[str, str], ready: str) -> None:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_",
-                                                                             "FLOWER_"))}
-        self.proc = subprocess.Popen([sys.executable, "-m", "incident_cli", "up", "--no-sample", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**full_env, **env, "COLUMNS": "200"})
+        full_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_", "FLOWER_"))
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "incident_cli", "up", "--no-sample", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**full_env, **env, "COLUMNS": "200"},
+        )
         self.lines: list[str] = []
         assert self.proc.stdout is not None and self.proc.stderr is not None
         try:
@@ -198,15 +267,36 @@ def _http_status(url: str, auth: str | None = None, timeout_s: float = 30) -> in
 def test_up_runs_flower_behind_the_configured_basic_auth_and_prints_urls_masked(tmp_path: Path) -> None:
     password = "redis-pw-not-for-the-terminal"
     redis_port, flower_port = free_port(), free_port()
-    redis_proc = subprocess.Popen([redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no", "--dir", str(tmp_path),
-                                   "--requirepass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis_proc = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+            "--requirepass",
+            password,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     credentials = "ops:flower-pw-chosen-by-ops"
     up = None
     try:
-        up = Up(f"--flower-port={flower_port}", ready="Flower login",
-                env={"CELERY_BROKER_URL": f"redis://:{password}@127.0.0.1:{redis_port}/0",
-                     "FLOWER_BASIC_AUTH": credentials})
+        up = Up(
+            f"--flower-port={flower_port}",
+            ready="Flower login",
+            env={
+                "CELERY_BROKER_URL": f"redis://:{password}@127.0.0.1:{redis_port}/0",
+                "FLOWER_BASIC_AUTH": credentials,
+            },
+        )
         # the workers came up on the password-protected Redis; the terminal shows neither password
         assert f"export CELERY_BROKER_URL='redis://:**********@127.0.0.1:{redis_port}/0'" in up.stdout
         assert f"export CELERY_RESULT_BACKEND='redis://:**********@127.0.0.1:{redis_port}/1'" in up.stdout

@@ -33,8 +33,9 @@ PASSWORD = "s3cret-do-not-print"
 def run(*args: str, env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     """The installed script, with only the variables given (none inherited from the shell running pytest)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_", "FLOWER_"))}
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout_s,
-                          env={**clean, **env, "COLUMNS": "80"})
+    return subprocess.run(
+        [str(CLI), *args], capture_output=True, text=True, timeout=timeout_s, env={**clean, **env, "COLUMNS": "80"}
+    )
 
 
 def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *names: str) -> str:
@@ -53,9 +54,11 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *names: s
 def dead_redis(tmp_path: Path) -> dict[str, str]:
     """Broker and result backend on a loopback port nobody listens on, with a password to be masked."""
     port = free_port()
-    return {"CELERY_BROKER_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
-            "CELERY_RESULT_BACKEND": f"redis://:{PASSWORD}@127.0.0.1:{port}/1",
-            "INCIDENT_SPOOL_DIR": str(tmp_path / "spool")}
+    return {
+        "CELERY_BROKER_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
+        "CELERY_RESULT_BACKEND": f"redis://:{PASSWORD}@127.0.0.1:{port}/1",
+        "INCIDENT_SPOOL_DIR": str(tmp_path / "spool"),
+    }
 
 
 @pytest.fixture
@@ -71,12 +74,15 @@ def test_the_installed_script_is_the_main_entry_point() -> None:
     assert "from incident_cli.main import main" in CLI.read_text()
 
 
-@pytest.mark.parametrize("args", [
-    ("watch", "INC-20261130-0001", "--timeout", "2"),
-    ("watch", "INC-20261130-0001", "--timeout", "2", "--json"),
-    ("failures",),
-    ("failures", "--json"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", "INC-20261130-0001", "--timeout", "2"),
+        ("watch", "INC-20261130-0001", "--timeout", "2", "--json"),
+        ("failures",),
+        ("failures", "--json"),
+    ],
+)
 def test_state_commands_name_the_result_backend(args: tuple[str, ...], dead_redis: dict[str, str]) -> None:
     done = run(*args, env=dead_redis)
     line = assert_one_line(done, EXIT_UNREACHABLE, "CELERY_RESULT_BACKEND=", f":{MASK}@127.0.0.1:")
@@ -98,14 +104,14 @@ def test_trigger_with_the_broker_down_still_spools_and_says_so(dead_redis: dict[
 
 
 def test_trigger_with_the_broker_up_and_the_result_backend_down_names_the_backend(
-        live_redis: RedisServer, dead_redis: dict[str, str]) -> None:
+    live_redis: RedisServer, dead_redis: dict[str, str]
+) -> None:
     env = {**dead_redis, "CELERY_BROKER_URL": f"{live_redis.url}/0"}
     done = run("trigger", "--dag", "d", "--task", "t", env=env)
     assert_one_line(done, EXIT_UNREACHABLE, "CELERY_RESULT_BACKEND=", f":{MASK}@127.0.0.1:")
 
 
-def test_flush_spool_with_the_broker_down_names_the_broker_and_keeps_the_trigger(
-        dead_redis: dict[str, str]) -> None:
+def test_flush_spool_with_the_broker_down_names_the_broker_and_keeps_the_trigger(dead_redis: dict[str, str]) -> None:
     spool_dir = Path(dead_redis["INCIDENT_SPOOL_DIR"])
     spool.write({"dag_id": "d", "task_id": "t"}, spool_dir)
     done = run("flush-spool", env=dead_redis)
@@ -164,9 +170,25 @@ def test_a_server_that_is_not_redis_is_a_configuration_mistake() -> None:
 
 def test_a_wrong_redis_password_is_a_configuration_mistake(tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "the-right-one"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+            "--requirepass",
+            "the-right-one",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_listening(port)
         done = run("failures", env={"CELERY_BROKER_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/0"})

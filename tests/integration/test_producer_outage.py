@@ -33,8 +33,12 @@ def _timed_callback(context: dict[str, Any]) -> float:
 
 
 def test_broker_stopped_spools_then_flush_delivers(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    make_stack: Callable[..., Stack],
+    env: dict[str, str],
+    slack_api: SlackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     # Given no broker listening
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -65,8 +69,8 @@ def test_broker_stopped_spools_then_flush_delivers(
 
 
 def test_broker_hung_spools_and_the_next_successful_call_delivers_it(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer,
-        producer_env: Any) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any
+) -> None:
     stack = make_stack(env)
     producer_env(stack, env)
     assert stack.redis is not None

@@ -59,25 +59,37 @@ def _redis_dump(url: str) -> str:
     return "\n".join(out)
 
 
-def test_no_secret_shape_reaches_any_sink(make_stack: Callable[..., Stack], env: dict[str, str],
-                                          slack_api: SlackServer, tmp_path: Path) -> None:
+def test_no_secret_shape_reaches_any_sink(
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path
+) -> None:
     # Given a failed task whose log, exception and context carry every secret shape
     log_dir = tmp_path / "logs" / "dag_id=hourly_marts" / "run_id=manual__secrets" / "task_id=load_raw"
     log_dir.mkdir(parents=True)
-    (log_dir / "attempt=1.log").write_text("".join(
-        f"[2026-11-23T03:01:{i % 60:02d}+0000] {{taskinstance.py:3311}} ERROR - connection failed: {text}\n"
-        for i, (_, text, _) in enumerate(SECRET_CASES)))
+    (log_dir / "attempt=1.log").write_text(
+        "".join(
+            f"[2026-11-23T03:01:{i % 60:02d}+0000] {{taskinstance.py:3311}} ERROR - connection failed: {text}\n"
+            for i, (_, text, _) in enumerate(SECRET_CASES)
+        )
+    )
     env = {**env, "AIRFLOW_LOG_FOLDER": str(tmp_path / "logs")}
     stack = make_stack(env)
     settings = settings_for(stack, env)
     everything = "\n".join(text for _, text, _ in SECRET_CASES)
-    trigger = Trigger(dag_id="hourly_marts", task_id="load_raw", run_id="manual__secrets",
-                      exception=everything[:8_000], context=everything[-2_000:])
+    trigger = Trigger(
+        dag_id="hourly_marts",
+        task_id="load_raw",
+        run_id="manual__secrets",
+        exception=everything[:8_000],
+        context=everything[-2_000:],
+    )
     send_trigger(trigger, settings=settings)
     # and a trigger the commander rejects (it lands in failures with its payload)
     sender = make_app("secrets-sender", settings=settings)
-    sender.send_task(TaskName.TRIAGE.value, args=({"dag_id": "not valid!", "task_id": "t", "run_id": "r",
-                                                   "exception": everything[:3_000]},), queue="commander")
+    sender.send_task(
+        TaskName.TRIAGE.value,
+        args=({"dag_id": "not valid!", "task_id": "t", "run_id": "r", "exception": everything[:3_000]},),
+        queue="commander",
+    )
     sender.close()
     store = IncidentStore.from_url(stack.worker_env["CELERY_RESULT_BACKEND"])
     incident_id = wait_for_incident_id(store, trigger.dedup_key)
@@ -95,11 +107,18 @@ def test_no_secret_shape_reaches_any_sink(make_stack: Callable[..., Stack], env:
     logs = "\n".join(p.read_text(errors="replace") for p in stack.log_dir.glob("*.log"))
     assert incident_id in logs and _leaks(logs) == []
     analyzer_log = (stack.log_dir / "log_analyzer.log").read_text(errors="replace").splitlines()
-    assert any(f"[{incident_id}]" in line and "pic.log_analyzer.analyze_logs" in line and "succeeded" in line
-               for line in analyzer_log), "\n".join(analyzer_log[-20:])
+    assert any(
+        f"[{incident_id}]" in line and "pic.log_analyzer.analyze_logs" in line and "succeeded" in line
+        for line in analyzer_log
+    ), "\n".join(analyzer_log[-20:])
     # and `watch --json`
-    watched = subprocess.run([sys.executable, "-m", "incident_cli", "watch", incident_id, "--json", "--timeout", "20"],
-                             env={**os.environ, **stack.worker_env}, capture_output=True, text=True, timeout=60)
+    watched = subprocess.run(
+        [sys.executable, "-m", "incident_cli", "watch", incident_id, "--json", "--timeout", "20"],
+        env={**os.environ, **stack.worker_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert watched.returncode == 0, watched.stderr
     assert '"event": "report"' in watched.stdout and _leaks(watched.stdout) == []
 
@@ -107,11 +126,20 @@ def test_no_secret_shape_reaches_any_sink(make_stack: Callable[..., Stack], env:
 def test_a_spooled_trigger_holds_no_secret_and_only_its_owner_can_read_it(tmp_path: Path) -> None:
     # Given the broker is unreachable, the producer spools the trigger
     dead = f"redis://127.0.0.1:{free_port()}"
-    settings = load_settings(CELERY_BROKER_URL=f"{dead}/0", CELERY_RESULT_BACKEND=f"{dead}/1",
-                             INCIDENT_SPOOL_DIR=str(tmp_path / "spool"), INCIDENT_PUBLISH_TIMEOUT_S="1")
+    settings = load_settings(
+        CELERY_BROKER_URL=f"{dead}/0",
+        CELERY_RESULT_BACKEND=f"{dead}/1",
+        INCIDENT_SPOOL_DIR=str(tmp_path / "spool"),
+        INCIDENT_PUBLISH_TIMEOUT_S="1",
+    )
     everything = "\n".join(text for _, text, _ in SECRET_CASES)
-    trigger = Trigger(dag_id="hourly_marts", task_id="load_raw", run_id="manual__spooled",
-                      exception=everything[:8_000], context=everything[-2_000:])
+    trigger = Trigger(
+        dag_id="hourly_marts",
+        task_id="load_raw",
+        run_id="manual__spooled",
+        exception=everything[:8_000],
+        context=everything[-2_000:],
+    )
     delivery = send_trigger(trigger, settings=settings)
     assert delivery.status == "spooled" and delivery.spool_path is not None
     # Then the file holds no secret and is the owner's alone

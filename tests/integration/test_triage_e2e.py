@@ -55,7 +55,8 @@ def _specialist_replies(slack: SlackServer, thread_ts: str) -> dict[str, int]:
 
 
 def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any
+) -> None:
     stack = make_stack(env)
     producer_env(stack, env)
 
@@ -87,7 +88,8 @@ def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
 
 
 def test_the_same_failure_reported_twice_gives_one_incident(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, producer_env: Any
+) -> None:
     stack = make_stack(env)
     producer_env(stack, env)
 
@@ -112,7 +114,8 @@ def test_the_same_failure_reported_twice_gives_one_incident(
 
 @pytest.mark.parametrize("fault", ["owner_notifier:raise", "query_profiler:raise"])
 def test_a_specialist_that_raises_is_reported_unavailable(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, fault: str) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, fault: str
+) -> None:
     env = {**env, "INCIDENT_FAULT_INJECTION": fault}
     stack = make_stack(env)
     settings = settings_for(stack, env)
@@ -133,14 +136,20 @@ def test_a_specialist_that_raises_is_reported_unavailable(
 
 
 def test_a_specialist_killed_every_attempt_still_gives_one_degraded_post(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     # SIGKILL of the pool process, on every attempt: retried twice, then the chord's errback
     env = {**env, "INCIDENT_FAULT_INJECTION": "log_analyzer:kill"}
     stack = make_stack(env)
     settings = settings_for(stack, env)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders",
-                      exception="AirflowException: Bash command failed.")
+    trigger = Trigger(
+        dag_id="hourly_marts",
+        task_id="fct_orders",
+        run_id=RUN_ID,
+        model="fct_orders",
+        exception="AirflowException: Bash command failed.",
+    )
     send_trigger(trigger, settings=settings)
 
     store = _store(stack)
@@ -156,7 +165,8 @@ def test_a_specialist_killed_every_attempt_still_gives_one_degraded_post(
 
 
 def test_a_specialist_killed_once_is_redelivered_and_the_report_is_complete(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     env = {**env, "INCIDENT_FAULT_INJECTION": "log_analyzer:kill-once"}
     stack = make_stack(env)
     settings = settings_for(stack, env)
@@ -173,7 +183,8 @@ def test_a_specialist_killed_once_is_redelivered_and_the_report_is_complete(
 
 
 def test_slack_rate_limit_is_retried_and_posts_once(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     stack = make_stack(env)
     settings = settings_for(stack, env)
     slack_api.rate_limit("chat.postMessage", times=1, retry_after_s=1)
@@ -189,7 +200,8 @@ def test_slack_rate_limit_is_retried_and_posts_once(
 
 
 def test_a_specialist_over_its_time_limit_is_reported_unavailable(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     env = {**env, "INCIDENT_FAULT_INJECTION": "query_profiler:sleep=30", "SPECIALIST_SOFT_TIME_LIMIT_S": "2"}
     stack = make_stack(env)
     settings = settings_for(stack, env)
@@ -206,7 +218,8 @@ def test_a_specialist_over_its_time_limit_is_reported_unavailable(
 
 
 def test_a_specialist_with_no_worker_at_all_is_reported_at_the_deadline(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer
+) -> None:
     # Given no owner_notifier worker running anywhere (its host is gone)
     env = {**env, "REPORT_DEADLINE_S": "4"}
     stack = make_stack(env, services=("commander", "log_analyzer", "query_profiler"))
@@ -225,14 +238,16 @@ def test_a_specialist_with_no_worker_at_all_is_reported_at_the_deadline(
 
 
 def test_hostile_log_text_cannot_mention_channel_or_leak_a_secret(
-        make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path) -> None:
+    make_stack: Callable[..., Stack], env: dict[str, str], slack_api: SlackServer, tmp_path: Path
+) -> None:
     # Given a task log whose error line carries a credential and Slack control sequences
     log = tmp_path / "attempt=1.log"
     log.write_text(
         "[2026-11-23T03:01:50+0000] {subprocess.py:93} INFO - Running dbt\n"
         "[2026-11-23T03:01:52+0000] {taskinstance.py:3311} ERROR - Task failed with exception\n"
         "psycopg2.OperationalError: connection to postgres://etl:hunter2@db:5432/wh failed "
-        "<!channel> <@U0ADMIN> <https://evil.example|click here> & more\n")
+        "<!channel> <@U0ADMIN> <https://evil.example|click here> & more\n"
+    )
     env["AIRFLOW_LOG_FOLDER"] = str(tmp_path)  # a trigger's log_location is read only inside the log folder
     stack = make_stack(env)
     settings = settings_for(stack, env)

@@ -21,8 +21,11 @@ from log_analyzer.incident import analyze_incident
 from shared.contracts import FindingStatus, Incident, Trigger
 from shared.settings import load_settings
 
-FIXTURE = next(Path(__file__).parents[1].glob(
-    "fixtures/airflow/logs/airflow3/dag_id=pic_python_exception/*/task_id=enrich_orders/attempt=1.log"))
+FIXTURE = next(
+    Path(__file__)
+    .parents[1]
+    .glob("fixtures/airflow/logs/airflow3/dag_id=pic_python_exception/*/task_id=enrich_orders/attempt=1.log")
+)
 RUN_ID = FIXTURE.parts[-3].removeprefix("run_id=")
 
 

@@ -13,15 +13,36 @@ from log_analyzer.prefilter import context_only_signatures, gate_literals, requi
 from log_analyzer.reader import MAX_LINE_BYTES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-LOGS = sorted([*FIXTURES.glob("airflow/logs/**/attempt=*.log"), *FIXTURES.glob("dbt_failures/*/console.log"),
-               *FIXTURES.glob("dbt_failures/*/dbt.log"), *FIXTURES.glob("dbt_failures/*/dbt.jsonl")])
+LOGS = sorted(
+    [
+        *FIXTURES.glob("airflow/logs/**/attempt=*.log"),
+        *FIXTURES.glob("dbt_failures/*/console.log"),
+        *FIXTURES.glob("dbt_failures/*/dbt.log"),
+        *FIXTURES.glob("dbt_failures/*/dbt.jsonl"),
+    ]
+)
 # Signatures a big file shows only near an error marker (their literals are lower-case text a
 # byte search cannot afford): a new signature joins this list only on purpose.
 CONTEXT_ONLY = {
-    "airflow.oom", "airflow.zombie", "bigquery.access_denied", "bigquery.auth", "bigquery.no_such_field",
-    "dbt.freshness_stale", "dbt.yaml_error", "postgres.auth", "postgres.connection", "postgres.data",
-    "postgres.deadlock", "postgres.hba", "postgres.lock_timeout", "postgres.must_be_owner", "postgres.permission",
-    "postgres.resources", "postgres.statement_timeout", "python.timeout", "snowflake.lock",
+    "airflow.oom",
+    "airflow.zombie",
+    "bigquery.access_denied",
+    "bigquery.auth",
+    "bigquery.no_such_field",
+    "dbt.freshness_stale",
+    "dbt.yaml_error",
+    "postgres.auth",
+    "postgres.connection",
+    "postgres.data",
+    "postgres.deadlock",
+    "postgres.hba",
+    "postgres.lock_timeout",
+    "postgres.must_be_owner",
+    "postgres.permission",
+    "postgres.resources",
+    "postgres.statement_timeout",
+    "python.timeout",
+    "snowflake.lock",
 }
 
 
@@ -68,7 +89,7 @@ def _generated(chunk: int = 4096) -> bytes:
         out += info
     out += b"x" * (3 * chunk - 25 - len(out)) + b"\n"
     # a header straddling the chunk boundary at 3 * chunk, then its message lines
-    out += b'12:00:01  \x1b[31mFailure in model fct_orders (models/marts/fct_orders.sql)\x1b[0m\n'
+    out += b"12:00:01  \x1b[31mFailure in model fct_orders (models/marts/fct_orders.sql)\x1b[0m\n"
     out += b"12:00:01    Database Error in model fct_orders (models/marts/fct_orders.sql)\n"
     out += b"12:00:01    000904 (42000): SQL compilation error: error line 3 at position 4\n"
     out += b"12:00:01    invalid identifier 'ORDER_TOTAL'\n"
@@ -83,8 +104,9 @@ def _generated(chunk: int = 4096) -> bytes:
 
 
 @pytest.mark.parametrize("chunk", [4096, 4099, 1000, 97])
-def test_big_path_agrees_on_a_generated_log(tmp_path: Path, mode: str, chunk: int,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_big_path_agrees_on_a_generated_log(
+    tmp_path: Path, mode: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = _generated()
     log = tmp_path / "attempt=1.log"
     log.write_bytes(data)
@@ -98,8 +120,10 @@ def test_every_signature_is_gated_or_listed_as_context_only() -> None:
     catalog = load_catalog()
     assert all(required_literals(s.pattern) for s in catalog.signatures)  # every pattern yields literals
     unlisted = set(context_only_signatures(catalog)) - CONTEXT_ONLY
-    assert not unlisted, (f"{unlisted}: no literal of these patterns is cheap to search in a big file; give the "
-                          "pattern an upper-case or quoted literal, or add them to CONTEXT_ONLY on purpose")
+    assert not unlisted, (
+        f"{unlisted}: no literal of these patterns is cheap to search in a big file; give the "
+        "pattern an upper-case or quoted literal, or add them to CONTEXT_ONLY on purpose"
+    )
     assert all(g.isascii() and b'"' not in g and b"\\" not in g for g in gate_literals(catalog))
 
 
@@ -132,8 +156,9 @@ class _Follow:
 @pytest.mark.skipif(bigscan.hyperscan is None, reason="hyperscan is not installed here")
 @pytest.mark.parametrize("chunk", [4096, 333, 97])
 @pytest.mark.parametrize("numpy", [True, False])
-def test_scan_file_feeds_exactly_what_scan_feeds(tmp_path: Path, chunk: int, numpy: bool,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scan_file_feeds_exactly_what_scan_feeds(
+    tmp_path: Path, chunk: int, numpy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Same lines, same numbers, same order: hits straddling chunks, long lines, ANSI, junk, no final newline."""
     if not numpy:
         monkeypatch.setattr(bigscan, "numpy", None)

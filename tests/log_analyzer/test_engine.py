@@ -29,8 +29,12 @@ def test_reader_numbers_lines_exactly() -> None:
 
 def test_long_lines_binary_junk_and_ansi(tmp_path: Path) -> None:
     log = tmp_path / "junk.log"
-    log.write_bytes(b"\x00\xff\xfe junk \x1b[31m" + b"x" * 200_000 + b"\n"
-                    + b"\x1b[0m12:00:00  \x1b[31mKeyError: 'customer_id'\x1b[0m \xff\n")
+    log.write_bytes(
+        b"\x00\xff\xfe junk \x1b[31m"
+        + b"x" * 200_000
+        + b"\n"
+        + b"\x1b[0m12:00:00  \x1b[31mKeyError: 'customer_id'\x1b[0m \xff\n"
+    )
     result = analyze_log(log)
     assert result.error_class == "code_error"
     assert "customer_id" in result.root_cause and "\x1b" not in result.root_cause
@@ -38,15 +42,22 @@ def test_long_lines_binary_junk_and_ansi(tmp_path: Path) -> None:
 
 
 def test_success_log_gives_no_failure() -> None:
-    lines = ["12:00:00  1 of 2 OK created sql view model main.a ... [OK in 0.1s]",
-             "12:00:01  Completed successfully", "12:00:01  Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"]
+    lines = [
+        "12:00:00  1 of 2 OK created sql view model main.a ... [OK in 0.1s]",
+        "12:00:01  Completed successfully",
+        "12:00:01  Done. PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2",
+    ]
     result = analyze_log(lines)
     assert result.error_class is None and not result.failed
 
 
 def test_repeated_traceback_is_reported_once() -> None:
-    block = ["ERROR - Task failed with exception", "Traceback (most recent call last):",
-             '  File "/dags/x.py", line 3, in f', "ValueError: bad amount 'n/a'"]
+    block = [
+        "ERROR - Task failed with exception",
+        "Traceback (most recent call last):",
+        '  File "/dags/x.py", line 3, in f',
+        "ValueError: bad amount 'n/a'",
+    ]
     result = analyze_log(block * 5)
     assert result.error_class == "code_error"
     assert sum("ValueError" in e.text for e in result.evidence) == 1
@@ -54,13 +65,18 @@ def test_repeated_traceback_is_reported_once() -> None:
 
 
 def test_model_error_beats_skips_and_model_is_preferred() -> None:
-    lines = ["1 of 4 ERROR creating sql view model main.a ... [ERROR in 0.1s]",
-             "2 of 4 SKIP relation main.b ... [SKIP]", "3 of 4 SKIP relation main.c ... [SKIP]",
-             "Failure in model a (models/a.sql)", "  Database Error in model a (models/a.sql)",
-             "  002003 (42S02): SQL compilation error:",
-             "  Object 'RAW.ORDERS' does not exist or not authorized.",
-             "Failure in model d (models/d.sql)", "  Runtime Error in model d (models/d.sql)",
-             "  100038 (22018): Numeric value 'N/A' is not recognized"]
+    lines = [
+        "1 of 4 ERROR creating sql view model main.a ... [ERROR in 0.1s]",
+        "2 of 4 SKIP relation main.b ... [SKIP]",
+        "3 of 4 SKIP relation main.c ... [SKIP]",
+        "Failure in model a (models/a.sql)",
+        "  Database Error in model a (models/a.sql)",
+        "  002003 (42S02): SQL compilation error:",
+        "  Object 'RAW.ORDERS' does not exist or not authorized.",
+        "Failure in model d (models/d.sql)",
+        "  Runtime Error in model d (models/d.sql)",
+        "  100038 (22018): Numeric value 'N/A' is not recognized",
+    ]
     first = analyze_log(lines)
     assert (first.error_class, first.failed_node) == ("missing_object", "model.a")
     assert "RAW.ORDERS" in first.root_cause and first.skipped == ("main.b", "main.c")

@@ -16,9 +16,14 @@ WAREHOUSE = FIXTURES / "warehouse_errors" / "errors.jsonl"
 
 # Given the DAG each Airflow fixture ran (tests/fixtures/airflow/dags/pic_failure_kinds.py)
 AIRFLOW_CLASS = {
-    "pic_python_exception": "code_error", "pic_bash_exit": "code_error", "pic_execution_timeout": "timeout",
-    "pic_sensor_timeout": "timeout", "pic_sigkill": "resource_exhausted", "pic_retries": "connection_error",
-    "pic_bash_killed": "resource_exhausted", "pic_memory_error": "resource_exhausted",
+    "pic_python_exception": "code_error",
+    "pic_bash_exit": "code_error",
+    "pic_execution_timeout": "timeout",
+    "pic_sensor_timeout": "timeout",
+    "pic_sigkill": "resource_exhausted",
+    "pic_retries": "connection_error",
+    "pic_bash_killed": "resource_exhausted",
+    "pic_memory_error": "resource_exhausted",
     "pic_upstream_failed": "code_error",
 }
 
@@ -38,8 +43,9 @@ def test_dbt_failure_fixture(case: Path, log: str) -> None:
         pytest.skip("fixture expected.json not finished by its generator")
     run_results = case / "run_results.json"
     # When: the log (and run_results.json, when dbt wrote one) is analyzed
-    result = analyze_log(case / log, run_results=run_results if run_results.is_file() else None,
-                         dbt_project_dir=PROJECT)
+    result = analyze_log(
+        case / log, run_results=run_results if run_results.is_file() else None, dbt_project_dir=PROJECT
+    )
     # Then: the class, the failing node and the key object are right
     assert result.error_class == expected["error_class"]
     assert result.failed_node == expected["failed_node"]
@@ -56,8 +62,8 @@ def _airflow_logs() -> list[Path]:
 
 @pytest.mark.parametrize("log", _airflow_logs(), ids=lambda p: "/".join(p.parts[-5:-3] + p.parts[-1:]))
 def test_airflow_log_fixture(log: Path) -> None:
-    dag = next(p for p in log.parts if p.startswith("dag_id="))[len("dag_id="):]
-    task = next(p for p in log.parts if p.startswith("task_id="))[len("task_id="):]
+    dag = next(p for p in log.parts if p.startswith("dag_id="))[len("dag_id=") :]
+    task = next(p for p in log.parts if p.startswith("task_id="))[len("task_id=") :]
     if dag not in AIRFLOW_CLASS:
         pytest.skip(f"no expectation for {dag}")
     result = analyze_log(log)

@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-LINE = (b'{"timestamp":"2026-11-23T10:00:00.123456Z","level":"info","event":"processed batch of rows=12345 '
-        b'for analytics.fct_orders in 0.123s","logger":"airflow.task.operators"}\n')
-ERROR = (b'{"timestamp":"2026-11-23T11:00:00Z","level":"error","event":"Task failed with exception",'
-         b'"error_detail":[{"exc_type":"KeyError","exc_value":"\'customer_id\'"}]}\n')
+LINE = (
+    b'{"timestamp":"2026-11-23T10:00:00.123456Z","level":"info","event":"processed batch of rows=12345 '
+    b'for analytics.fct_orders in 0.123s","logger":"airflow.task.operators"}\n'
+)
+ERROR = (
+    b'{"timestamp":"2026-11-23T11:00:00Z","level":"error","event":"Task failed with exception",'
+    b'"error_detail":[{"exc_type":"KeyError","exc_value":"\'customer_id\'"}]}\n'
+)
 
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child started by a
 # pytest process that has grown would report the parent's peak, not its own.
@@ -39,8 +43,9 @@ def test_peak_memory_is_bounded_on_a_200_mb_log(tmp_path: Path) -> None:
         out.write(LINE * 10)
     lines = log.stat().st_size // len(LINE)
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", PROBE, str(log)], capture_output=True, text=True, check=True,
-                         cwd=root).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(log)], capture_output=True, text=True, check=True, cwd=root
+    ).stdout.split()
     error_class, line, growth_mb, peak_mb = out[0], int(out[1]), int(out[2]), int(out[3])
     assert error_class == "code_error"
     assert line >= lines - 12

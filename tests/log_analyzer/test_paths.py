@@ -29,8 +29,10 @@ from shared.paths import PathRefused, inside
 from shared.settings import Settings, load_settings
 
 SECRET = "secret-outside-root"
-SECRET_LOG = ("[2026-11-23T03:01:52+0000] {taskinstance.py:3311} ERROR - Task failed with exception\n"
-              f"psycopg2.OperationalError: connection failed: {SECRET}\n")
+SECRET_LOG = (
+    "[2026-11-23T03:01:52+0000] {taskinstance.py:3311} ERROR - Task failed with exception\n"
+    f"psycopg2.OperationalError: connection failed: {SECRET}\n"
+)
 DAG, TASK, RUN = "hourly_marts", "load_raw", "scheduled__2026-11-23T03:00:00+00:00"
 
 
@@ -52,8 +54,9 @@ def _incident(trigger: Trigger | None = None, **fields: Any) -> Incident:
 
 
 def _settings(logs: Path | None = None, project: Path | None = None, **more: Any) -> Settings:
-    return load_settings(AIRFLOW_LOG_FOLDER=str(logs) if logs else None,
-                         DBT_PROJECT_DIR=str(project) if project else None, **more)
+    return load_settings(
+        AIRFLOW_LOG_FOLDER=str(logs) if logs else None, DBT_PROJECT_DIR=str(project) if project else None, **more
+    )
 
 
 def _assert_not_leaked(finding: LogFinding, marker: str = SECRET) -> None:
@@ -190,8 +193,16 @@ def test_a_run_id_that_climbs_out_of_the_folder_is_refused(roots: dict[str, Path
     target = roots["elsewhere"] / "x" / f"task_id={TASK}" / "attempt=1.log"
     target.parent.mkdir(parents=True)
     shutil.copy(roots["private"], target)
-    hostile = Trigger.model_construct(dag_id=DAG, task_id=TASK, run_id="manual__x/../../../elsewhere/x",
-                                      try_number=1, map_index=-1, exception=None, log_location=None, model=None)
+    hostile = Trigger.model_construct(
+        dag_id=DAG,
+        task_id=TASK,
+        run_id="manual__x/../../../elsewhere/x",
+        try_number=1,
+        map_index=-1,
+        exception=None,
+        log_location=None,
+        model=None,
+    )
     finding = analyze_incident(_incident(hostile), _settings(roots["logs"]))
     _assert_not_leaked(finding)
     [line] = _not_used(finding)
@@ -208,8 +219,11 @@ class _Server:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 server.paths.append(self.path)
-                body = (b"Running dbt\nERROR - KeyError: 'customer_id'\n" if self.path.startswith("/api/")
-                        else SECRET_LOG.encode())
+                body = (
+                    b"Running dbt\nERROR - KeyError: 'customer_id'\n"
+                    if self.path.startswith("/api/")
+                    else SECRET_LOG.encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -241,8 +255,9 @@ def test_an_http_log_location_is_never_fetched_without_an_api(roots: dict[str, P
 
 def test_an_http_log_location_is_read_through_the_configured_api(roots: dict[str, Path], server: _Server) -> None:
     location = f"{server.url}/somewhere/else?file=/etc/passwd"
-    finding = analyze_incident(_incident(log_location=location),
-                               _settings(roots["logs"], AIRFLOW_API_URL=server.url, AIRFLOW_API_TOKEN="t"))
+    finding = analyze_incident(
+        _incident(log_location=location), _settings(roots["logs"], AIRFLOW_API_URL=server.url, AIRFLOW_API_TOKEN="t")
+    )
     _assert_not_leaked(finding)
     [path] = server.paths
     assert path.startswith(f"/api/v2/dags/{DAG}/dagRuns/") and f"/taskInstances/{TASK}/logs/1?" in path
@@ -264,10 +279,20 @@ def _outside_artifact(roots: dict[str, Path], relative: str) -> Path:
     """The outside file a hostile project links to, each with the marker in what the analyzer reports."""
     path = roots["elsewhere"] / Path(relative).name
     if relative.endswith("run_results.json"):
-        path.write_text(json.dumps({"results": [{
-            "unique_id": "model.shop.fct_orders", "status": "error",
-            "message": f"Database Error in model fct_orders (models/fct_orders.sql)\n"
-                       f"  psycopg2.OperationalError: connection failed: {SECRET}"}]}))
+        path.write_text(
+            json.dumps(
+                {
+                    "results": [
+                        {
+                            "unique_id": "model.shop.fct_orders",
+                            "status": "error",
+                            "message": f"Database Error in model fct_orders (models/fct_orders.sql)\n"
+                            f"  psycopg2.OperationalError: connection failed: {SECRET}",
+                        }
+                    ]
+                }
+            )
+        )
     else:
         path.write_text(SECRET_LOG)
     return path
@@ -275,14 +300,16 @@ def _outside_artifact(roots: dict[str, Path], relative: str) -> Path:
 
 @pytest.mark.parametrize("relative", ["target/run_results.json", "logs/dbt.log"])
 def test_a_dbt_artifact_symlinked_outside_the_project_is_refused(
-        tmp_path: Path, roots: dict[str, Path], relative: str) -> None:
+    tmp_path: Path, roots: dict[str, Path], relative: str
+) -> None:
     project = _project(tmp_path)
     outside = _outside_artifact(roots, relative)
     (project / relative).symlink_to(outside)
     finding = analyze_incident(_incident(model="fct_orders"), _settings(roots["logs"], project))
     _assert_not_leaked(finding)
-    assert any(line.startswith(f"{relative}: refused:") and "outside DBT_PROJECT_DIR" in line
-               for line in _not_used(finding))
+    assert any(
+        line.startswith(f"{relative}: refused:") and "outside DBT_PROJECT_DIR" in line for line in _not_used(finding)
+    )
 
     # control: the same file, inside the project, is read (so the assertion above would see a leak)
     (project / relative).unlink()
@@ -298,10 +325,12 @@ def test_a_dbt_project_yml_symlinked_outside_is_not_read(tmp_path: Path, roots: 
     (project / "dbt_project.yml").symlink_to(roots["elsewhere"] / "dbt_project.yml")
     log = _attempt_path(roots["logs"])
     log.parent.mkdir(parents=True)
-    log.write_text("1 of 1 START sql table model main.fct_orders ... [RUN]\n"
-                   "1 of 1 ERROR creating sql table model main.fct_orders ... [ERROR in 0.1s]\n"
-                   "Runtime Error in model fct_orders (models/fct_orders.sql)\n"
-                   '  Binder Error: Referenced column "amount_usd" not found in FROM clause!\n')
+    log.write_text(
+        "1 of 1 START sql table model main.fct_orders ... [RUN]\n"
+        "1 of 1 ERROR creating sql table model main.fct_orders ... [ERROR in 0.1s]\n"
+        "Runtime Error in model fct_orders (models/fct_orders.sql)\n"
+        '  Binder Error: Referenced column "amount_usd" not found in FROM clause!\n'
+    )
     finding = analyze_incident(_incident(model="fct_orders"), _settings(roots["logs"], project))
     _assert_not_leaked(finding, "secret_outside_root")
     assert finding.status is FindingStatus.OK and "amount_usd" in finding.summary
@@ -323,16 +352,18 @@ def test_a_dbt_project_dir_that_is_itself_a_symlink_works(tmp_path: Path) -> Non
 
 def test_the_bundled_sample_is_analysed_as_before() -> None:
     env = sample_env()
-    finding = analyze_incident(_incident(sample_trigger()),
-                               _settings(Path(env["AIRFLOW_LOG_FOLDER"]), Path(env["DBT_PROJECT_DIR"])))
+    finding = analyze_incident(
+        _incident(sample_trigger()), _settings(Path(env["AIRFLOW_LOG_FOLDER"]), Path(env["DBT_PROJECT_DIR"]))
+    )
     assert finding.status is FindingStatus.OK
     assert finding.details.failed_node == "model.hourly_marts.fct_orders" and "amount_usd" in finding.summary
     assert str(finding.details.source).startswith(env["AIRFLOW_LOG_FOLDER"])
     assert not finding.details.not_used
 
 
-def test_analyze_log_on_the_command_line_reads_any_path(roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_analyze_log_on_the_command_line_reads_any_path(
+    roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a user naming a file on their own machine is not a trigger: no root applies
     from incident_cli.main import app
 

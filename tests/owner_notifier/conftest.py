@@ -61,8 +61,9 @@ class RecordingSink:
         self.posts.append({"channel": channel, "text": text, "thread_ts": thread_ts, "tag": tag})
         return PostedMessage(channel=channel, ts=f"1700000000.{len(self.posts):06d}")
 
-    def find_tagged(self, *, channel: str, tag: str, since_s: float,
-                    thread_ts: str | None = None) -> PostedMessage | None:
+    def find_tagged(
+        self, *, channel: str, tag: str, since_s: float, thread_ts: str | None = None
+    ) -> PostedMessage | None:
         return None  # a test double: never ambiguous, so never asked
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:

@@ -29,8 +29,9 @@ EVIL_SQL = f"{{{{ config(meta={{'owner': '{EVIL}'}}) }}}}\nselect 1 as id\n"
 def _notify(project: Path, **trigger: Any) -> tuple[OwnerFinding, RecordingSink]:
     settings = load_settings(DBT_PROJECT_DIR=str(project), OWNERS_FILE=str(OWNERS_FILE))
     sink = RecordingSink()
-    finding = notify_owners(make_incident(**trigger), settings, sink=sink, directory=DictDirectory({}),
-                            once=memory_once())
+    finding = notify_owners(
+        make_incident(**trigger), settings, sink=sink, directory=DictDirectory({}), once=memory_once()
+    )
     return finding, sink
 
 
@@ -52,8 +53,7 @@ def elsewhere(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_model_name_with_dotdot_never_reaches_outside_the_project(no_manifest_project: Path,
-                                                                     elsewhere: Path) -> None:
+def test_a_model_name_with_dotdot_never_reaches_outside_the_project(no_manifest_project: Path, elsewhere: Path) -> None:
     # rglob("../../elsewhere/evil.sql") walks out of models/: the name must not be a pattern
     found = read_declarations(no_manifest_project, "../../elsewhere/evil")
     assert found.sql_meta is None and found.yaml_meta == []
@@ -61,8 +61,9 @@ def test_a_model_name_with_dotdot_never_reaches_outside_the_project(no_manifest_
 
 
 @pytest.mark.parametrize("model", ["*", "fin_*", "[f]in_ledger", "**/fin_ledger", "../../elsewhere/evil"])
-def test_a_model_name_is_matched_literally_not_as_a_glob(no_manifest_project: Path, elsewhere: Path,
-                                                         model: str) -> None:
+def test_a_model_name_is_matched_literally_not_as_a_glob(
+    no_manifest_project: Path, elsewhere: Path, model: str
+) -> None:
     # "*" used to pick the first SQL file (models/finance/fin_ledger.sql) and ping its folder's team
     finding, sink = _notify(no_manifest_project, model=model)
     _assert_evil_unread(finding, sink)
@@ -119,8 +120,9 @@ def test_a_dbt_project_yml_symlinked_outside_is_not_read(no_manifest_project: Pa
 
 def test_a_model_path_outside_the_project_is_not_walked(no_manifest_project: Path, elsewhere: Path) -> None:
     project_yml = no_manifest_project / "dbt_project.yml"
-    project_yml.write_text(project_yml.read_text().replace('model-paths: ["models"]',
-                                                           'model-paths: ["models", "../elsewhere"]'))
+    project_yml.write_text(
+        project_yml.read_text().replace('model-paths: ["models"]', 'model-paths: ["models", "../elsewhere"]')
+    )
     found = read_declarations(no_manifest_project, "evil")
     assert found.sql_meta is None
     assert any(place.startswith("../elsewhere (refused:") for place in found.looked_in)

@@ -41,7 +41,8 @@ def test_the_model_in_the_trigger_gets_its_owner_pinged_once() -> None:
     [owner] = finding.details.owners
     assert owner.owner == "maria@example.com" and owner.slack == "<@U0MARIA>" and owner.pinged is True
     assert finding.details.downstream == Downstream(
-        models=("rpt_daily_revenue",), exposures=("finance_dashboard",), from_manifest=True)
+        models=("rpt_daily_revenue",), exposures=("finance_dashboard",), from_manifest=True
+    )
     assert finding.evidence[0].source == "target/manifest.json:nodes.model.dbt_owners.fct_orders.config.meta.owner"
 
 

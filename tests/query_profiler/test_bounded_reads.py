@@ -71,8 +71,12 @@ def test_an_oversized_manifest_is_not_read_and_the_reason_is_noted(
 def test_related_models_from_the_bundled_sample() -> None:
     project = Path(__file__).resolve().parents[2] / "samples" / "hourly_marts" / "dbt_project"
     notes: list[str] = []
-    assert related_models(project, "fct_orders", notes=notes) == {"stg_orders", "stg_payments", "orders_daily",
-                                                                  "customer_ltv"}
+    assert related_models(project, "fct_orders", notes=notes) == {
+        "stg_orders",
+        "stg_payments",
+        "orders_daily",
+        "customer_ltv",
+    }
     assert related_models(project, "no_such_model", notes=notes) is None  # not in the manifest: no scope
     assert related_models(project, None, notes=notes) is None
     assert notes == []
@@ -126,7 +130,7 @@ def _rows(n: int) -> list[dict[str, Any]]:
         _jsonable(
             history_row(
                 QUERY_ID=f"q-{i:06d}",
-                QUERY_TEXT=f"select {i} -- " + "é\"\\x" * (i * 37 % (CHUNK_CHARS // 4)),
+                QUERY_TEXT=f"select {i} -- " + 'é"\\x' * (i * 37 % (CHUNK_CHARS // 4)),
                 TOTAL_ELAPSED_TIME=i * 13,
             )
         )
@@ -168,7 +172,7 @@ def test_a_multi_megabyte_export_streams_every_row_intact(tmp_path: Path, form: 
 def test_every_chunk_boundary_inside_numbers_escapes_and_literals_decodes_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    row = {"A": 12345678, "B": "x\u00e9\\\"y\U0001f600", "C": True, "D": None, "E": -1.5e10, "F": [1, {"g": "h"}]}
+    row = {"A": 12345678, "B": 'x\u00e9\\"y\U0001f600', "C": True, "D": None, "E": -1.5e10, "F": [1, {"g": "h"}]}
     rows = [row] * 3
     path = tmp_path / "export.json"
     for text in (json.dumps(rows), json.dumps({"meta": {"n": 12345}, "rows": rows}, indent=2)):

@@ -153,9 +153,7 @@ def test_incident_scoped_to_the_model_and_its_neighbours(tmp_path: Path) -> None
             }
         )
     )
-    settings = Settings(
-        WAREHOUSE_URL=str(_write_json(tmp_path / "history.json")), DBT_PROJECT_DIR=str(project)
-    )
+    settings = Settings(WAREHOUSE_URL=str(_write_json(tmp_path / "history.json")), DBT_PROJECT_DIR=str(project))
     finding = profile_incident(_incident(), settings)
     assert finding.details.scope == "model"
     assert [q.model for q in finding.details.queries] == ["fct_orders", "stg_orders"]
@@ -173,9 +171,7 @@ def test_missing_file_is_unavailable_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_secrets_in_warehouse_text_are_redacted(tmp_path: Path) -> None:
-    rows = [
-        _jsonable(incident_rows()[0]) | {"ERROR_MESSAGE": "login failed for snowflake://bob:hunter2@acct"}
-    ]
+    rows = [_jsonable(incident_rows()[0]) | {"ERROR_MESSAGE": "login failed for snowflake://bob:hunter2@acct"}]
     path = tmp_path / "history.json"
     path.write_text(json.dumps(rows))
     finding = profile_incident(_incident(), Settings(WAREHOUSE_URL=str(path)))
@@ -197,9 +193,7 @@ def test_cli_json_and_table(tmp_path: Path) -> None:
     rows = json.loads(result.output)
     assert [r["query_id"] for r in rows] == EXPECTED_TOP
     assert set(rows[0]) == {"query_id", "model", "status", "elapsed_ms", "error", "diagnosis", "blocked_by"}
-    table = runner.invoke(
-        _cli(), ["--warehouse-url", str(path), "--start", start, "--end", end, "--top", "1"]
-    )
+    table = runner.invoke(_cli(), ["--warehouse-url", str(path), "--start", start, "--end", end, "--top", "1"])
     assert table.exit_code == 0 and "fct_orders" in table.output and "q-spill" not in table.output
     scoped = runner.invoke(
         _cli(),

@@ -89,9 +89,7 @@ def test_a_model_name_with_a_quote_is_a_bound_value_not_sql() -> None:
     sql = "SELECT query FROM pg_stat_activity WHERE query ILIKE :pattern"
     assert ensure_read_only(sql, dialect="postgres") == sql
     with pytest.raises(UnsafeQuery):
-        ensure_read_only(
-            f"SELECT query FROM pg_stat_activity WHERE query ILIKE '%{hostile}%'", dialect="postgres"
-        )
+        ensure_read_only(f"SELECT query FROM pg_stat_activity WHERE query ILIKE '%{hostile}%'", dialect="postgres")
 
 
 @pytest.mark.parametrize("sql", [ACTIVITY_SQL, EXTENSION_SQL, STATEMENTS_SQL])

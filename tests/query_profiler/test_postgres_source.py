@@ -94,8 +94,7 @@ def test_names_the_blocker_pid_and_query_and_the_waiting_model(
                 lambda: (
                     _activity(
                         postgres,
-                        "select 1 from pg_stat_activity where wait_event_type = 'Lock'"
-                        " and query like '%fct_orders%'",
+                        "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%fct_orders%'",
                     )
                     != []
                 ),
@@ -111,10 +110,7 @@ def test_names_the_blocker_pid_and_query_and_the_waiting_model(
     waiting = next(p for p in profiles if p.model == "fct_orders")
     assert waiting.status is QueryStatus.BLOCKED
     assert waiting.blocked_by == f"pid {blocker_pid}: LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"
-    assert (
-        f"on a lock held by pid {blocker_pid}: `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE`"
-        in waiting.diagnosis
-    )
+    assert f"on a lock held by pid {blocker_pid}: `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE`" in waiting.diagnosis
     holder = next(p for p in profiles if p.query_id == f"pid:{blocker_pid}")
     assert holder.status is QueryStatus.IDLE_IN_TRANSACTION
     assert "holds locks blocking pid" in holder.diagnosis

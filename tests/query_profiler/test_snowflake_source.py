@@ -98,14 +98,12 @@ def test_sends_one_guarded_query_history_call_with_bound_window() -> None:
 def test_connects_with_password_role_warehouse_timeouts_and_own_query_tag() -> None:
     fake = FakeConnection([])
     list(
-        SnowflakeSource.from_url(
-            URL, connect=fake.connect, connect_timeout_s=4, statement_timeout_s=9
-        ).queries(start=_window()[0], end=_window()[1])
+        SnowflakeSource.from_url(URL, connect=fake.connect, connect_timeout_s=4, statement_timeout_s=9).queries(
+            start=_window()[0], end=_window()[1]
+        )
     )
     kwargs = fake.connect_kwargs
-    assert {
-        k: kwargs[k] for k in ("account", "user", "password", "database", "schema", "warehouse", "role")
-    } == {
+    assert {k: kwargs[k] for k in ("account", "user", "password", "database", "schema", "warehouse", "role")} == {
         "account": "xy12345.eu-west-1",
         "user": "analyst",
         "password": "s3cret",
@@ -145,9 +143,7 @@ def test_a_url_without_credentials_is_a_config_error() -> None:
 def test_maps_documented_columns_and_ranks_failed_first_then_elapsed() -> None:
     fake = FakeConnection(incident_rows())
     start, end = _window()
-    profiles = profile_queries(
-        SnowflakeSource.from_url(URL, connect=fake.connect), start=start, end=end, top=4
-    )
+    profiles = profile_queries(SnowflakeSource.from_url(URL, connect=fake.connect), start=start, end=end, top=4)
     assert [p.query_id for p in profiles] == [
         "q-failed",
         "q-spill",
@@ -174,10 +170,7 @@ def test_model_filter_is_bound_never_formatted_in() -> None:
     hostile = "fct_orders' OR 1=1 --"
     start, end = _window()
     assert (
-        profile_queries(
-            SnowflakeSource.from_url(URL, connect=fake.connect), start=start, end=end, model=hostile
-        )
-        == []
+        profile_queries(SnowflakeSource.from_url(URL, connect=fake.connect), start=start, end=end, model=hostile) == []
     )
     [(sql, params)] = fake.executed
     assert hostile not in sql
@@ -206,9 +199,7 @@ def test_connector_errors_are_mapped() -> None:
     start, end = _window()
     with pytest.raises(SourceUnavailable, match="cannot connect to Snowflake account xy12345"):
         list(SnowflakeSource.from_url(URL, connect=refuse).queries(start=start, end=end))
-    broken = FakeConnection(
-        [], error=ProgrammingError("002003 (42S02): Object 'QUERY_HISTORY' does not exist")
-    )
+    broken = FakeConnection([], error=ProgrammingError("002003 (42S02): Object 'QUERY_HISTORY' does not exist"))
     with pytest.raises(SourceError, match="002003"):
         list(SnowflakeSource.from_url(URL, connect=broken.connect).queries(start=start, end=end))
 

@@ -21,14 +21,24 @@ from shared.contracts import (
 )
 from tests.slack import cases
 
-V1_FINDING = {"schema_version": 1, "specialist": "owner_notifier", "status": "ok", "summary": "x",
-              "details": {"owners": [{"slack": "<@U1>"}]}}
+V1_FINDING = {
+    "schema_version": 1,
+    "specialist": "owner_notifier",
+    "status": "ok",
+    "summary": "x",
+    "details": {"owners": [{"slack": "<@U1>"}]},
+}
 
 
-@pytest.mark.parametrize(("specialist", "kind"), [
-    ("log_analyzer", LogFinding), ("query_profiler", QueryFinding), ("owner_notifier", OwnerFinding),
-    ("cost_watcher", OtherFinding),
-])
+@pytest.mark.parametrize(
+    ("specialist", "kind"),
+    [
+        ("log_analyzer", LogFinding),
+        ("query_profiler", QueryFinding),
+        ("owner_notifier", OwnerFinding),
+        ("cost_watcher", OtherFinding),
+    ],
+)
 def test_the_specialist_decides_the_type_of_the_finding(specialist: str, kind: type) -> None:
     finding = parse_finding({"specialist": specialist, "status": "empty", "summary": "nothing"})
     assert type(finding) is kind and type(unavailable(specialist, "down")) is kind
@@ -59,13 +69,23 @@ def test_a_version_1_report_meets_an_error_naming_its_version() -> None:
 
 def test_a_built_in_specialist_cannot_hide_in_the_free_form_finding() -> None:
     with pytest.raises(ValidationError, match="have their own model"):
-        OtherFinding(specialist="owner_notifier", status=FindingStatus.OK, summary="s",
-                     details={"owners": [{"slack": "<!channel>"}]})
+        OtherFinding(
+            specialist="owner_notifier",
+            status=FindingStatus.OK,
+            summary="s",
+            details={"owners": [{"slack": "<!channel>"}]},
+        )
 
 
 def test_a_malformed_detail_is_refused_not_carried() -> None:
     with pytest.raises(ValidationError):
-        parse_finding({"specialist": "owner_notifier", "status": "ok", "summary": "s",
-                       "details": {"owners": [{"model": "m", "failed_node": "m", "slack": "<!channel>"}]}})
+        parse_finding(
+            {
+                "specialist": "owner_notifier",
+                "status": "ok",
+                "summary": "s",
+                "details": {"owners": [{"model": "m", "failed_node": "m", "slack": "<!channel>"}]},
+            }
+        )
     with pytest.raises(ValidationError):
         parse_finding({"specialist": "log_analyzer", "status": "ok", "summary": "s", "details": {"typo": 1}})

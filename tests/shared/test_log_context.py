@@ -36,8 +36,7 @@ def worker_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    after_setup_logger.send(sender=None, logger=logger, loglevel=logging.INFO, logfile=None, format="",
-                            colorize=False)
+    after_setup_logger.send(sender=None, logger=logger, loglevel=logging.INFO, logfile=None, format="", colorize=False)
     yield logger, out
     logger.removeHandler(handler)
     bind_incident(None)
@@ -49,18 +48,23 @@ def _run_task(logger: logging.Logger, *args: Any, bind: str | None = None, **kwa
     if bind:
         bind_incident(bind)
     logger.info("working")
-    task_postrun.send(sender=_Task(), task_id="t-1", task=_Task(), args=args, kwargs=kwargs, retval=None,
-                      state="SUCCESS")
+    task_postrun.send(
+        sender=_Task(), task_id="t-1", task=_Task(), args=args, kwargs=kwargs, retval=None, state="SUCCESS"
+    )
 
 
-@pytest.mark.parametrize("args, kwargs", [
-    ((INCIDENT,), {}),  # a specialist: the Incident
-    ((INCIDENT_ID,), {}),  # report_chord_failure, finalize_overdue, deliver
-    ((INCIDENT_ID, 3), {}),
-    (([{"specialist": "log_analyzer"}],), {"incident_id": INCIDENT_ID}),  # compose_report, the chord's body
-])
-def test_a_task_on_an_incident_tags_its_lines(worker_log: tuple[logging.Logger, io.StringIO],
-                                              args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        ((INCIDENT,), {}),  # a specialist: the Incident
+        ((INCIDENT_ID,), {}),  # report_chord_failure, finalize_overdue, deliver
+        ((INCIDENT_ID, 3), {}),
+        (([{"specialist": "log_analyzer"}],), {"incident_id": INCIDENT_ID}),  # compose_report, the chord's body
+    ],
+)
+def test_a_task_on_an_incident_tags_its_lines(
+    worker_log: tuple[logging.Logger, io.StringIO], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     logger, out = worker_log
     # When a task on an incident logs, without extra=
     _run_task(logger, *args, **kwargs)
@@ -79,8 +83,9 @@ def test_triage_binds_the_incident_once_opened(worker_log: tuple[logging.Logger,
     # When it opened the incident
     bind_incident(INCIDENT_ID)
     logger.info("opened")
-    task_postrun.send(sender=_Task(), task_id="t-1", task=_Task(), args=(TRIGGER,), kwargs={}, retval=None,
-                      state="SUCCESS")
+    task_postrun.send(
+        sender=_Task(), task_id="t-1", task=_Task(), args=(TRIGGER,), kwargs={}, retval=None, state="SUCCESS"
+    )
     logger.info("after")
     # Then the lines from there on carry it, up to the task's end
     lines = out.getvalue().splitlines()
@@ -97,16 +102,19 @@ def test_task_logger_lines_carry_it_too_and_stay_redacted() -> None:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        after_setup_task_logger.send(sender=None, logger=logger, loglevel=logging.INFO, logfile=None,
-                                     format="", colorize=False)
-        after_setup_task_logger.send(sender=None, logger=logger, loglevel=logging.INFO, logfile=None,
-                                     format="", colorize=False)  # set up twice: one filter still
+        after_setup_task_logger.send(
+            sender=None, logger=logger, loglevel=logging.INFO, logfile=None, format="", colorize=False
+        )
+        after_setup_task_logger.send(
+            sender=None, logger=logger, loglevel=logging.INFO, logfile=None, format="", colorize=False
+        )  # set up twice: one filter still
         assert len(handler.filters) == 1
         # When a task on an incident logs a secret
         task_prerun.send(sender=_Task(), task_id="t-1", task=_Task(), args=(INCIDENT,), kwargs={})
         logger.warning("connecting to postgres://etl:hunter2@db:5432/x")
-        task_postrun.send(sender=_Task(), task_id="t-1", task=_Task(), args=(INCIDENT,), kwargs={}, retval=None,
-                          state="SUCCESS")
+        task_postrun.send(
+            sender=_Task(), task_id="t-1", task=_Task(), args=(INCIDENT,), kwargs={}, retval=None, state="SUCCESS"
+        )
     finally:
         logger.removeHandler(handler)
         bind_incident(None)
@@ -123,17 +131,20 @@ def test_an_id_passed_with_extra_is_kept(worker_log: tuple[logging.Logger, io.St
     assert "[INC-20261130-0002] tests.worker_log: other" in out.getvalue()
 
 
-@pytest.mark.parametrize("args, kwargs, expected", [
-    ((INCIDENT,), None, INCIDENT_ID),
-    ((INCIDENT_ID,), None, INCIDENT_ID),
-    ((), {"incident_id": INCIDENT_ID}, INCIDENT_ID),
-    ((TRIGGER,), {}, None),  # triage: no id yet
-    (None, None, None),
-    (("not-an-incident",), {}, None),
-    (({"incident_id": "INC-1; DROP"},), {}, None),  # only the contract's shape is believed
-    ((f"{INCIDENT_ID}\nforged line",), {}, None),
-    (({"incident_id": 7},), {"incident_id": None}, None),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [
+        ((INCIDENT,), None, INCIDENT_ID),
+        ((INCIDENT_ID,), None, INCIDENT_ID),
+        ((), {"incident_id": INCIDENT_ID}, INCIDENT_ID),
+        ((TRIGGER,), {}, None),  # triage: no id yet
+        (None, None, None),
+        (("not-an-incident",), {}, None),
+        (({"incident_id": "INC-1; DROP"},), {}, None),  # only the contract's shape is believed
+        ((f"{INCIDENT_ID}\nforged line",), {}, None),
+        (({"incident_id": 7},), {"incident_id": None}, None),
+    ],
+)
 def test_incident_id_of(args: Any, kwargs: Any, expected: str | None) -> None:
     assert incident_id_of(args, kwargs) == expected
 

@@ -95,8 +95,9 @@ def test_text_that_only_looks_like_a_secret_is_left_unchanged(text: str) -> None
     assert redact(text) == text
 
 
-ALL_TEXTS = ([text for _, text, _ in SECRET_CASES] + [text for _, text in LOOKALIKE_CASES]
-             + [text for text, _ in LEAKS] + KEPT)
+ALL_TEXTS = (
+    [text for _, text, _ in SECRET_CASES] + [text for _, text in LOOKALIKE_CASES] + [text for text, _ in LEAKS] + KEPT
+)
 
 
 @pytest.mark.parametrize("text", ALL_TEXTS)
@@ -107,8 +108,10 @@ def test_redacting_redacted_text_changes_nothing(text: str) -> None:
 
 CONTEXT = [
     ("postgresql://etl:hunter2@db:5432/x", "postgresql://etl:[REDACTED]@db:5432/x"),
-    ("AIRFLOW_CONN_WH='snowflake://loader:pw@/db/raw?account=ab1'",
-     "AIRFLOW_CONN_WH='snowflake://loader:[REDACTED]@/db/raw?account=ab1'"),
+    (
+        "AIRFLOW_CONN_WH='snowflake://loader:pw@/db/raw?account=ab1'",
+        "AIRFLOW_CONN_WH='snowflake://loader:[REDACTED]@/db/raw?account=ab1'",
+    ),
     ("DB_PASS=hunter2 DB_USER=etl", "DB_PASS=[REDACTED] DB_USER=etl"),
     ('{"client_secret": "abc", "client_id": "airflow"}', '{"client_secret": "[REDACTED]", "client_id": "airflow"}'),
     ("{'password': 'abc', 'user': 'etl'}", "{'password': '[REDACTED]', 'user': 'etl'}"),
@@ -121,12 +124,18 @@ CONTEXT = [
     ("Driver={ODBC};Uid=etl;Pwd={a;b};Encrypt=yes", "Driver={ODBC};Uid=etl;Pwd=[REDACTED];Encrypt=yes"),
     ("> Authorization: Basic ZXRsOmh1bnRlcjI=", "> Authorization: Basic [REDACTED]"),
     ("X-Api-Key: 0123456789abcdef", "X-Api-Key: [REDACTED]"),
-    ("https://a.blob.core.windows.net/c/b.csv?sv=2022-11-02&sp=r&sig=abc%2Bdef%3D",
-     "https://a.blob.core.windows.net/c/b.csv?sv=2022-11-02&sp=r&sig=[REDACTED]"),
-    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----\nnext",
-     "-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----\nnext"),
-    ("CREATE USER loader PASSWORD = 'abc' DEFAULT_ROLE = r",
-     "CREATE USER loader PASSWORD = [REDACTED] DEFAULT_ROLE = r"),
+    (
+        "https://a.blob.core.windows.net/c/b.csv?sv=2022-11-02&sp=r&sig=abc%2Bdef%3D",
+        "https://a.blob.core.windows.net/c/b.csv?sv=2022-11-02&sp=r&sig=[REDACTED]",
+    ),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----\nnext",
+        "-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----\nnext",
+    ),
+    (
+        "CREATE USER loader PASSWORD = 'abc' DEFAULT_ROLE = r",
+        "CREATE USER loader PASSWORD = [REDACTED] DEFAULT_ROLE = r",
+    ),
 ]
 
 
@@ -138,8 +147,10 @@ def test_only_the_secret_is_masked_and_key_names_users_and_hosts_stay(text: str,
 def test_a_certificate_keeps_its_armor_but_its_body_lines_are_masked_on_purpose() -> None:
     # A PEM body line alone on its line is masked whatever the armor says: once a log is redacted line
     # by line (evidence is), a private key's body lines look exactly like a certificate's.
-    cert = ("-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n"
-            "RTESMBAGA1UEChMJQmFsdGltb3JlMRMwEQYDVQQLEwpDeWJlclRydXN0MSIwIAYD\n-----END CERTIFICATE-----")
+    cert = (
+        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n"
+        "RTESMBAGA1UEChMJQmFsdGltb3JlMRMwEQYDVQQLEwpDeWJlclRydXN0MSIwIAYD\n-----END CERTIFICATE-----"
+    )
     assert redact(cert) == f"-----BEGIN CERTIFICATE-----\n{MASK}\n{MASK}\n-----END CERTIFICATE-----"
 
 
@@ -157,8 +168,13 @@ def _redact_running_every_rule(text: str) -> str:
 
 
 # re's IGNORECASE also matches 'ſ' to s, the Kelvin sign to k and dotless 'ı' to i
-UNICODE_CASE_TRICKS = ["PAſſWORD=hunter2", "api_\u212aey=abc123", "Authorızation: Basic dXNlcjpwYXNz",
-                       "X-Amz-Sıgnature=abc", "BASİC dXNlcjpwYXNz"]
+UNICODE_CASE_TRICKS = [
+    "PAſſWORD=hunter2",
+    "api_\u212aey=abc123",
+    "Authorızation: Basic dXNlcjpwYXNz",
+    "X-Amz-Sıgnature=abc",
+    "BASİC dXNlcjpwYXNz",
+]
 
 
 @pytest.mark.parametrize("text", ALL_TEXTS + UNICODE_CASE_TRICKS)
@@ -222,8 +238,10 @@ MASKED_URLS = [
     ("redis://:pa?ss@h:6379/0", f"redis://:{URL_MASK}@h:6379/0"),
     ("redis://:pa#ss@h:6379/0", f"redis://:{URL_MASK}@h:6379/0"),
     # a secret in the query too
-    ("https://airflow/api/v2/dags?limit=50&access_token=abc",
-     f"https://airflow/api/v2/dags?limit=50&access_token={URL_MASK}"),
+    (
+        "https://airflow/api/v2/dags?limit=50&access_token=abc",
+        f"https://airflow/api/v2/dags?limit=50&access_token={URL_MASK}",
+    ),
     # credentials without a scheme: all of it
     ("etl:pw@db:5432", URL_MASK),
     # nothing to hide: unchanged
@@ -281,17 +299,39 @@ def test_redact_json_masks_values_under_secret_keys_and_redacts_every_other_stri
 
 @pytest.mark.parametrize("value", ["password=x", ["token: abc"], 3, 2.5, True, None])
 def test_redact_json_takes_any_json_value(value: JSONValue) -> None:
-    assert redact_json(value) == (redact(value) if isinstance(value, str)
-                                  else [redact(value[0])] if isinstance(value, list) else value)
+    assert redact_json(value) == (
+        redact(value) if isinstance(value, str) else [redact(value[0])] if isinstance(value, list) else value
+    )
 
 
-@pytest.mark.parametrize(("name", "secret"), [
-    ("password", True), ("DB_PASS", True), ("PGPASSWORD", True), ("client_secret", True), ("api_key", True),
-    ("X-Api-Key", True), ("SecretAccessKey", True), ("private_key", True), ("private_key_id", True),
-    ("Authorization", True), ("sig", True), ("Pwd", True), ("AccountKey", True), ("--api-token", True),
-    ("token_count", False), ("token_uri", False), ("password_reset_requested", False), ("secret_name", False),
-    ("SharedAccessKeyName", False), ("--password-file", False), ("tokenizer", False), ("PASS", False),
-    ("user", False), ("max_tokens", False),
-])
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("DB_PASS", True),
+        ("PGPASSWORD", True),
+        ("client_secret", True),
+        ("api_key", True),
+        ("X-Api-Key", True),
+        ("SecretAccessKey", True),
+        ("private_key", True),
+        ("private_key_id", True),
+        ("Authorization", True),
+        ("sig", True),
+        ("Pwd", True),
+        ("AccountKey", True),
+        ("--api-token", True),
+        ("token_count", False),
+        ("token_uri", False),
+        ("password_reset_requested", False),
+        ("secret_name", False),
+        ("SharedAccessKeyName", False),
+        ("--password-file", False),
+        ("tokenizer", False),
+        ("PASS", False),
+        ("user", False),
+        ("max_tokens", False),
+    ],
+)
 def test_a_name_is_secret_when_it_holds_a_secret_word_not_followed_by_a_describing_one(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret

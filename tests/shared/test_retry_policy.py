@@ -42,7 +42,9 @@ POLICIES = {"COMMANDER": COMMANDER, "SLACK_DELIVERY": SLACK_DELIVERY, "WORKER_LO
 @pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
 def test_attempt_0_is_the_first_retry_and_each_attempt_doubles_the_backoff_up_to_the_cap(policy: RetryPolicy) -> None:
     assert [policy.countdown(n, rand=MID) for n in range(2)] == [
-        min(policy.max_s, policy.base_s), min(policy.max_s, 2 * policy.base_s)]
+        min(policy.max_s, policy.base_s),
+        min(policy.max_s, 2 * policy.base_s),
+    ]
     assert policy.countdown(10_000, rand=HIGH) in (policy.max_s, None)  # no overflow on a long run
 
 
@@ -61,7 +63,7 @@ def test_the_cap_bounds_the_backoff_and_retry_after_alike() -> None:
 @pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
 @pytest.mark.parametrize("attempt", [0, 1, 3])
 def test_jitter_stays_within_its_bounds(policy: RetryPolicy, attempt: int) -> None:
-    backoff_s = policy.base_s * 2 ** attempt
+    backoff_s = policy.base_s * 2**attempt
     low_s, high_s = backoff_s * (1 - policy.jitter), min(policy.max_s, backoff_s * (1 + policy.jitter))
     if policy.max_retries is not None and attempt >= policy.max_retries:
         return
@@ -94,9 +96,15 @@ def test_a_time_bound_gives_up_after_give_up_after_s_and_before_the_state_expire
     assert short.countdown(5, elapsed_s=600 - 59) is None
 
 
-@pytest.mark.parametrize("kwargs", [{"base_s": 0, "max_s": 1}, {"base_s": 2, "max_s": 1},
-                                    {"base_s": 1, "max_s": 2, "jitter": 1.5},
-                                    {"base_s": 1, "max_s": 2, "max_retries": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base_s": 0, "max_s": 1},
+        {"base_s": 2, "max_s": 1},
+        {"base_s": 1, "max_s": 2, "jitter": 1.5},
+        {"base_s": 1, "max_s": 2, "max_retries": -1},
+    ],
+)
 def test_a_policy_that_makes_no_sense_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
@@ -162,7 +170,8 @@ def _run_as_a_worker(task: Task, task_id: str, args: list[Any], *, retries: int)
     """Run ``task`` the way a worker does (Celery's tracer, not eager): the state the result
     backend recorded, and what the run returned or raised."""
     traced = build_tracer(task.name, task, app=task.app, eager=False)(
-        task_id, args, {}, {"id": task_id, "retries": retries, "delivery_info": {}})
+        task_id, args, {}, {"id": task_id, "retries": retries, "delivery_info": {}}
+    )
     return task.AsyncResult(task_id).state, traced.retval if traced.info is None else traced.info.retval
 
 

@@ -29,14 +29,23 @@ WITH_DB = [
     ("redis://:s3cret@10.0.0.5:6379/0", 1, "redis://:s3cret@10.0.0.5:6379/1"),
     ("redis://app:s3cret@10.0.0.5/0", 1, "redis://app:s3cret@10.0.0.5/1"),
     ("redis://[::1]:6379/0", 1, "redis://[::1]:6379/1"),
-    ("rediss://:s3cret@redis.example:6380?ssl_cert_reqs=required", 1,
-     "rediss://:s3cret@redis.example:6380/1?ssl_cert_reqs=required"),
-    ("rediss://:s3cret@redis.example:6380/0?ssl_cert_reqs=required&ssl_ca_certs=%2Fetc%2Fca.pem", 1,
-     "rediss://:s3cret@redis.example:6380/1?ssl_cert_reqs=required&ssl_ca_certs=%2Fetc%2Fca.pem"),
+    (
+        "rediss://:s3cret@redis.example:6380?ssl_cert_reqs=required",
+        1,
+        "rediss://:s3cret@redis.example:6380/1?ssl_cert_reqs=required",
+    ),
+    (
+        "rediss://:s3cret@redis.example:6380/0?ssl_cert_reqs=required&ssl_ca_certs=%2Fetc%2Fca.pem",
+        1,
+        "rediss://:s3cret@redis.example:6380/1?ssl_cert_reqs=required&ssl_ca_certs=%2Fetc%2Fca.pem",
+    ),
     ("redis+socket:///run/redis/redis.sock?virtual_host=0", 1, "redis+socket:///run/redis/redis.sock?virtual_host=1"),
     ("redis+socket:///run/redis/redis.sock", 1, "redis+socket:///run/redis/redis.sock?virtual_host=1"),
-    ("redis+socket:///run/redis/redis.sock?timeout=3&virtual_host=0&x=y", 1,
-     "redis+socket:///run/redis/redis.sock?timeout=3&virtual_host=1&x=y"),
+    (
+        "redis+socket:///run/redis/redis.sock?timeout=3&virtual_host=0&x=y",
+        1,
+        "redis+socket:///run/redis/redis.sock?timeout=3&virtual_host=1&x=y",
+    ),
     ("unix:///run/redis/redis.sock?db=0", 1, "unix:///run/redis/redis.sock?db=1"),
     ("unix:///run/redis/redis.sock", 2, "unix:///run/redis/redis.sock?db=2"),
 ]
@@ -53,10 +62,13 @@ def test_the_result_backend_defaults_to_the_brokers_database_1() -> None:
     assert load_settings().effective_result_backend == "redis://127.0.0.1:6379/1"
 
 
-@pytest.mark.parametrize("broker", [
-    "rediss://:s3cret@redis.example:6380?ssl_cert_reqs=required",
-    "rediss://:s3cret@redis.example:6380/0?ssl_cert_reqs=required",
-])
+@pytest.mark.parametrize(
+    "broker",
+    [
+        "rediss://:s3cret@redis.example:6380?ssl_cert_reqs=required",
+        "rediss://:s3cret@redis.example:6380/0?ssl_cert_reqs=required",
+    ],
+)
 def test_celery_builds_its_result_backend_from_a_derived_tls_url(broker: str) -> None:
     """Before: ``...?ssl_cert_reqs=required/1``, which Celery rejects when the worker starts."""
     app = make_app("settings-test", settings=load_settings(CELERY_BROKER_URL=broker))
@@ -70,8 +82,9 @@ def test_celery_builds_its_result_backend_from_a_derived_tls_url(broker: str) ->
 
 
 def test_celery_builds_its_result_backend_from_a_derived_unix_socket_url() -> None:
-    app = make_app("settings-test", settings=load_settings(
-        CELERY_BROKER_URL="redis+socket:///run/redis/redis.sock?virtual_host=0"))
+    app = make_app(
+        "settings-test", settings=load_settings(CELERY_BROKER_URL="redis+socket:///run/redis/redis.sock?virtual_host=0")
+    )
     try:
         params = app.backend.connparams
         assert (params["path"], params["db"]) == ("/run/redis/redis.sock", 1)
@@ -109,8 +122,11 @@ def test_config_shows_every_url_without_its_password() -> None:
         CELERY_RESULT_BACKEND="rediss://:backend-pw@10.0.0.6:6380/1?ssl_cert_reqs=required",
         SLACK_API_URL="https://bot:slack-pw@slack.internal/api/",
         AIRFLOW_API_URL="http://airflow:airflow-pw@airflow:8080/api/v2",
-        SLACK_BOT_TOKEN="xoxb-token-pw", WAREHOUSE_URL="postgresql://u:warehouse-pw@db/x",
-        AIRFLOW_API_PASSWORD="api-pw", FLOWER_BASIC_AUTH="ops:flower-pw")
+        SLACK_BOT_TOKEN="xoxb-token-pw",
+        WAREHOUSE_URL="postgresql://u:warehouse-pw@db/x",
+        AIRFLOW_API_PASSWORD="api-pw",
+        FLOWER_BASIC_AUTH="ops:flower-pw",
+    )
     shown = settings.masked()
     assert shown["CELERY_BROKER_URL"] == f"redis://:{MASK}@10.0.0.5:6379/0"
     assert shown["CELERY_RESULT_BACKEND"] == f"rediss://:{MASK}@10.0.0.6:6380/1?ssl_cert_reqs=required"
@@ -126,27 +142,32 @@ def test_config_shows_every_url_without_its_password() -> None:
 def test_describe_names_the_variable_and_where_a_derived_url_comes_from() -> None:
     derived = load_settings(CELERY_BROKER_URL="redis://:pw@10.0.0.5:6379/0")
     assert derived.describe_broker() == f"CELERY_BROKER_URL=redis://:{MASK}@10.0.0.5:6379/0"
-    assert derived.describe_result_backend() == \
-        f"CELERY_RESULT_BACKEND=redis://:{MASK}@10.0.0.5:6379/1, derived from CELERY_BROKER_URL"
+    assert (
+        derived.describe_result_backend()
+        == f"CELERY_RESULT_BACKEND=redis://:{MASK}@10.0.0.5:6379/1, derived from CELERY_BROKER_URL"
+    )
     explicit = load_settings(CELERY_RESULT_BACKEND="redis://:pw@10.0.0.6:6379/3")
     assert explicit.describe_result_backend() == f"CELERY_RESULT_BACKEND=redis://:{MASK}@10.0.0.6:6379/3"
     assert "not set" in load_settings().describe_result_backend()
 
 
-@pytest.mark.parametrize(("value", "why"), [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("adminchangeme", "no ':'"),
-    ("admin:", "empty password"),
-    (":s3cret-enough", "empty user"),
-    ("admin:change-me", "published default"),
-    ("admin:admin", "published default"),
-    ("flower:flower", "published default"),
-    ("user:password", "published default"),
-    ("Admin:Change-Me", "published default"),
-    ("ops:good-password,admin:admin", "published default"),
-    ("ops:pass,word", "no ':'"),
-])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("adminchangeme", "no ':'"),
+        ("admin:", "empty password"),
+        (":s3cret-enough", "empty user"),
+        ("admin:change-me", "published default"),
+        ("admin:admin", "published default"),
+        ("flower:flower", "published default"),
+        ("user:password", "published default"),
+        ("Admin:Change-Me", "published default"),
+        ("ops:good-password,admin:admin", "published default"),
+        ("ops:pass,word", "no ':'"),
+    ],
+)
 def test_flower_refuses_credentials_that_leave_it_open_or_guessable(value: str, why: str) -> None:
     settings = load_settings(FLOWER_BASIC_AUTH=value)
     with pytest.raises(ConfigError) as refused:

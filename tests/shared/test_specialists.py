@@ -38,8 +38,13 @@ def test_a_fourth_specialist_registered_in_the_table_alone_is_routed_to_its_own_
 
 
 def test_a_fourth_specialists_finding_is_in_the_composed_report_and_the_post() -> None:
-    found = OtherFinding(specialist="cost_watcher", status=FindingStatus.OK, summary="credits 3x the daily median",
-                         elapsed_ms=41.0, details={"credits": 312.5})
+    found = OtherFinding(
+        specialist="cost_watcher",
+        status=FindingStatus.OK,
+        summary="credits 3x the daily median",
+        elapsed_ms=41.0,
+        details={"credits": 312.5},
+    )
     with SPECIALISTS.registered(FOURTH):
         report = compose(cases.incident(), {**_three(), "cost_watcher": found})  # type: ignore[dict-item]
         _, blocks = report_blocks(report)

@@ -29,84 +29,113 @@ HOSTILE = "boom <!channel> @here <@U123> & <https://evil|click> ``` done"
 # Run ids may not hold '/' (they become folder names), so the hostile one drops it.
 HOSTILE_RUN_ID = "manual__" + HOSTILE.replace("/", "")
 # Each would format itself in Slack's mrkdwn (or mention, or link) if it were not neutralised.
-FORMATTING_ATTACKS = ("*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "<@U123>",
-                      "<https://evil|click>", "&")
+FORMATTING_ATTACKS = ("*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "<@U123>", "<https://evil|click>", "&")
 FORMATTING = "see " + " ".join(FORMATTING_ATTACKS) + " in fct_orders and _tmp_"
 
 
 def trigger(**overrides: object) -> Trigger:
     values: dict[str, object] = {
-        "dag_id": "daily_orders", "task_id": "dbt_run_orders",
+        "dag_id": "daily_orders",
+        "task_id": "dbt_run_orders",
         "run_id": "scheduled__2024-05-01T03:00:00+00:00",
-        "try_number": 2, "exception": "dbt.exceptions.DbtRuntimeError: Database Error in model fct_orders",
-        "model": "fct_orders", "failed_at": AT,
+        "try_number": 2,
+        "exception": "dbt.exceptions.DbtRuntimeError: Database Error in model fct_orders",
+        "model": "fct_orders",
+        "failed_at": AT,
     }
     values.update(overrides)
     return Trigger.model_validate(values)
 
 
 def incident(**overrides: object) -> Incident:
-    return Incident(incident_id="INC-20240501-0001", trigger=trigger(**overrides), channel="C0INCIDENTS",
-                    opened_at=AT)
+    return Incident(incident_id="INC-20240501-0001", trigger=trigger(**overrides), channel="C0INCIDENTS", opened_at=AT)
 
 
 def log_finding(text: str = 'invalid identifier "ORDERS.AMOUNT_USD"') -> LogFinding:
     return LogFinding(
-        status=FindingStatus.OK, elapsed_ms=412.3,
+        status=FindingStatus.OK,
+        elapsed_ms=412.3,
         summary=f"dbt model fct_orders failed: {text}",
         details=LogDetails(error_class="invalid_identifier", failed_node="model.shop.fct_orders"),
-        evidence=(Evidence(source="logs/dag_id=daily_orders/attempt=2.log", line=118,
-                           text=f"Database Error in model fct_orders: {text}"),),
+        evidence=(
+            Evidence(
+                source="logs/dag_id=daily_orders/attempt=2.log",
+                line=118,
+                text=f"Database Error in model fct_orders: {text}",
+            ),
+        ),
     )
 
 
 def query_finding() -> QueryFinding:
-    return QueryFinding(status=FindingStatus.OK, elapsed_ms=903.0,
-                        summary="1 failed query in the last hour (01b2c3d4, 0.4 s, failed on compile).",
-                        details=QueryDetails(queries=(QueryDetail(query_id="01b2c3d4", model="fct_orders",
-                                                                  status="failed"),)))
+    return QueryFinding(
+        status=FindingStatus.OK,
+        elapsed_ms=903.0,
+        summary="1 failed query in the last hour (01b2c3d4, 0.4 s, failed on compile).",
+        details=QueryDetails(queries=(QueryDetail(query_id="01b2c3d4", model="fct_orders", status="failed"),)),
+    )
 
 
 def owner_entry(slack: str | None, i: int = 0, model: str = "fct_orders") -> OwnerEntry:
-    return OwnerEntry(model=model, failed_node="fct_orders", owner=f"owner{i}@example.com",
-                      source="manifest:config.meta.owner", slack=slack, resolved_by="user_directory")
+    return OwnerEntry(
+        model=model,
+        failed_node="fct_orders",
+        owner=f"owner{i}@example.com",
+        source="manifest:config.meta.owner",
+        slack=slack,
+        resolved_by="user_directory",
+    )
 
 
 def owner_finding(*slack: str, summary: str = "fct_orders is owned by Maria Lopez (analytics-eng).") -> OwnerFinding:
-    return OwnerFinding(status=FindingStatus.OK, elapsed_ms=35.0, summary=summary,
-                        details=OwnerDetails(owners=tuple(owner_entry(s, i) for i, s in enumerate(slack))))
+    return OwnerFinding(
+        status=FindingStatus.OK,
+        elapsed_ms=35.0,
+        summary=summary,
+        details=OwnerDetails(owners=tuple(owner_entry(s, i) for i, s in enumerate(slack))),
+    )
 
 
 def complete_report() -> Report:
     return Report(
-        incident_id="INC-20240501-0001", trigger=trigger(), status=ReportStatus.COMPLETE,
+        incident_id="INC-20240501-0001",
+        trigger=trigger(),
+        status=ReportStatus.COMPLETE,
         root_cause='dbt model fct_orders failed: invalid identifier "ORDERS.AMOUNT_USD".',
         impact="Blocks 2 downstream models (orders_daily, revenue_weekly). Warehouse: 1 failed query.",
         owner="fct_orders is owned by Maria Lopez (analytics-eng).",
         next_action="Fix the column reference (renamed or dropped upstream?) and re-run the model. "
-                    "Then re-run: `airflow tasks clear daily_orders -t '^dbt_run_orders$' -y`",
+        "Then re-run: `airflow tasks clear daily_orders -t '^dbt_run_orders$' -y`",
         findings=(log_finding(), query_finding(), owner_finding("<@U0MARIA>", "<!subteam^S0ANALYTICS>")),
         composed_at=AT,
     )
 
 
 def degraded_report() -> Report:
-    return complete_report().model_copy(update={
-        "status": ReportStatus.DEGRADED,
-        "impact": "No downstream dependents found. Warehouse activity unavailable: timed out after 20 s",
-        "findings": (log_finding(),
-                     unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s", elapsed_ms=20_000.0),
-                     owner_finding("<@U0MARIA>")),
-    })
+    return complete_report().model_copy(
+        update={
+            "status": ReportStatus.DEGRADED,
+            "impact": "No downstream dependents found. Warehouse activity unavailable: timed out after 20 s",
+            "findings": (
+                log_finding(),
+                unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s", elapsed_ms=20_000.0),
+                owner_finding("<@U0MARIA>"),
+            ),
+        }
+    )
 
 
 def hostile_report() -> Report:
     """Every untrusted field carries markup; one owner mention is real, the others are forged in the text
     (forged mentions cannot be owner mentions at all: ``SlackMention`` refuses them)."""
     return Report(
-        incident_id="INC-20240501-0002", trigger=trigger(run_id=HOSTILE_RUN_ID, model=HOSTILE),
-        status=ReportStatus.COMPLETE, root_cause=HOSTILE, impact=f"Impact: {HOSTILE}",
-        owner=f"owned by <@U999> and {HOSTILE} <!subteam^S1|@team> <@u1>", next_action=f"Run `{HOSTILE}`",
+        incident_id="INC-20240501-0002",
+        trigger=trigger(run_id=HOSTILE_RUN_ID, model=HOSTILE),
+        status=ReportStatus.COMPLETE,
+        root_cause=HOSTILE,
+        impact=f"Impact: {HOSTILE}",
+        owner=f"owned by <@U999> and {HOSTILE} <!subteam^S1|@team> <@u1>",
+        next_action=f"Run `{HOSTILE}`",
         findings=(log_finding(HOSTILE), query_finding(), owner_finding("<@U0MARIA>")),
         composed_at=AT,
     )
@@ -114,36 +143,57 @@ def hostile_report() -> Report:
 
 def hostile_finding() -> LogFinding:
     return LogFinding(
-        status=FindingStatus.OK, elapsed_ms=12.0, summary=HOSTILE,
-        evidence=tuple(Evidence(source="task.log", line=i, text=f"line {i}: {HOSTILE}\nsecond line")
-                       for i in range(1, 8)),
+        status=FindingStatus.OK,
+        elapsed_ms=12.0,
+        summary=HOSTILE,
+        evidence=tuple(
+            Evidence(source="task.log", line=i, text=f"line {i}: {HOSTILE}\nsecond line") for i in range(1, 8)
+        ),
     )
 
 
 def formatting_trigger(attack: str = FORMATTING) -> Trigger:
     """``attack`` in every untrusted trigger field; dag and task ids are Airflow ids: '_' is all they can try."""
     run_id = "manual__" + re.sub(r"[/\\\x00-\x1f\x7f]", " ", attack)  # what a run id may hold
-    return trigger(dag_id="_tmp_orders", task_id="dbt_run_", run_id=run_id,
-                   model=attack, exception=f"{attack}\nTraceback (most recent call last):")
+    return trigger(
+        dag_id="_tmp_orders",
+        task_id="dbt_run_",
+        run_id=run_id,
+        model=attack,
+        exception=f"{attack}\nTraceback (most recent call last):",
+    )
 
 
 def formatting_incident(attack: str = FORMATTING) -> Incident:
-    return Incident(incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), channel="C0INCIDENTS",
-                    opened_at=AT)
+    return Incident(
+        incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), channel="C0INCIDENTS", opened_at=AT
+    )
 
 
 def formatting_report(attack: str = FORMATTING) -> Report:
     """``attack`` in every untrusted field, an unavailable specialist's reason included."""
     return Report(
-        incident_id="INC-20240501-0003", trigger=formatting_trigger(attack), status=ReportStatus.DEGRADED,
-        root_cause=attack, impact=f"Impact: {attack}", owner=f"owned by {attack}", next_action=f"Run {attack}",
-        findings=(log_finding(attack), unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
-                  owner_finding("<@U0MARIA>")),
+        incident_id="INC-20240501-0003",
+        trigger=formatting_trigger(attack),
+        status=ReportStatus.DEGRADED,
+        root_cause=attack,
+        impact=f"Impact: {attack}",
+        owner=f"owned by {attack}",
+        next_action=f"Run {attack}",
+        findings=(
+            log_finding(attack),
+            unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
+            owner_finding("<@U0MARIA>"),
+        ),
         composed_at=AT,
     )
 
 
 def formatting_finding(attack: str = FORMATTING) -> LogFinding:
     """``attack`` as the summary (prose) and in an evidence line (code)."""
-    return LogFinding(status=FindingStatus.OK, elapsed_ms=12.0, summary=attack,
-                      evidence=(Evidence(source="task.log", line=7, text=f"ERROR {attack}"),))
+    return LogFinding(
+        status=FindingStatus.OK,
+        elapsed_ms=12.0,
+        summary=attack,
+        evidence=(Evidence(source="task.log", line=7, text=f"ERROR {attack}"),),
+    )

@@ -23,8 +23,12 @@ def slack() -> Iterator[SlackServer]:
 
 @pytest.fixture
 def settings(slack: SlackServer, tmp_path: Path) -> Settings:
-    return load_settings(slack_bot_token=slack.token, slack_api_url=slack.base_url, slack_timeout_s=5,
-                         outbox_path=tmp_path / "outbox.jsonl")
+    return load_settings(
+        slack_bot_token=slack.token,
+        slack_api_url=slack.base_url,
+        slack_timeout_s=5,
+        outbox_path=tmp_path / "outbox.jsonl",
+    )
 
 
 @pytest.fixture

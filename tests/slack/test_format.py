@@ -57,17 +57,20 @@ def raw_markup(text: str) -> list[str]:
 
 
 # ---- escape ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("<!channel>", "&lt;!channel&gt;"),
-    ("<!here> <!everyone>", "&lt;!here&gt; &lt;!everyone&gt;"),
-    ("<@U123>", "&lt;@U123&gt;"),
-    ("<https://evil|click>", "&lt;https://evil|click&gt;"),
-    ("a & b", "a &amp; b"),
-    ("&amp; stays literal", "&amp;amp; stays literal"),  # the raw text really said "&amp;"
-    ("@here @channel @everyone", "@here @channel @everyone"),  # plain text: Slack only mentions via <!...>
-    ("\"quotes\" 'and' *bold* `code`", "\"quotes\" 'and' *bold* `code`"),  # nothing else is encoded
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<!channel>", "&lt;!channel&gt;"),
+        ("<!here> <!everyone>", "&lt;!here&gt; &lt;!everyone&gt;"),
+        ("<@U123>", "&lt;@U123&gt;"),
+        ("<https://evil|click>", "&lt;https://evil|click&gt;"),
+        ("a & b", "a &amp; b"),
+        ("&amp; stays literal", "&amp;amp; stays literal"),  # the raw text really said "&amp;"
+        ("@here @channel @everyone", "@here @channel @everyone"),  # plain text: Slack only mentions via <!...>
+        ("\"quotes\" 'and' *bold* `code`", "\"quotes\" 'and' *bold* `code`"),  # nothing else is encoded
+        ("", ""),
+    ],
+)
 def test_escape_only_touches_amp_lt_gt(raw: str, expected: str) -> None:
     assert escape(raw) == expected
 
@@ -139,10 +142,20 @@ def test_well_formed_mentions_pass(mention: str) -> None:
     assert owner_mentions(report) == [mention]
 
 
-@pytest.mark.parametrize("mention", [
-    "<!channel>", "<!here>", "<@U1>\n<!channel>", "<@U1><!here>", "<@u1>", "<!subteam^S1|@team>",
-    "<https://evil|click>", "U0MARIA", "<@U1>x",
-])
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "<!channel>",
+        "<!here>",
+        "<@U1>\n<!channel>",
+        "<@U1><!here>",
+        "<@u1>",
+        "<!subteam^S1|@team>",
+        "<https://evil|click>",
+        "U0MARIA",
+        "<@U1>x",
+    ],
+)
 def test_a_malformed_mention_cannot_even_be_an_owner_mention(mention: str) -> None:
     with pytest.raises(ValidationError, match="not a Slack user or user-group mention"):
         cases.owner_finding(mention)
@@ -174,8 +187,9 @@ def test_the_owner_notifiers_thread_reply_names_the_owner_as_declared_not_as_mar
 
 
 def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> None:
-    big = cases.complete_report().model_copy(update={
-        "root_cause": "r<" * 20_000, "impact": "i" * 9_000, "owner": "o" * 50_000, "next_action": "n" * 100})
+    big = cases.complete_report().model_copy(
+        update={"root_cause": "r<" * 20_000, "impact": "i" * 9_000, "owner": "o" * 50_000, "next_action": "n" * 100}
+    )
     text, blocks = report_blocks(big)
     texts = block_texts(blocks)
     assert len(blocks) <= 50
@@ -189,8 +203,9 @@ def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> No
 
 
 def test_secrets_in_untrusted_text_are_redacted() -> None:
-    report = cases.complete_report().model_copy(update={
-        "root_cause": "connect failed: postgres://etl:hunter2@db.internal/analytics"})
+    report = cases.complete_report().model_copy(
+        update={"root_cause": "connect failed: postgres://etl:hunter2@db.internal/analytics"}
+    )
     text, blocks = report_blocks(report)
     assert "hunter2" not in json.dumps([text, blocks])
 
@@ -209,8 +224,9 @@ def test_update_keeps_the_code_block_intact_and_shows_five_evidence_lines() -> N
 
 @pytest.mark.parametrize("status", list(FindingStatus))
 def test_update_names_the_specialist_and_status(status: FindingStatus) -> None:
-    finding = QueryFinding(status=status, summary="s", elapsed_ms=7,
-                           evidence=(Evidence(source="query_history", text="select 1"),))
+    finding = QueryFinding(
+        status=status, summary="s", elapsed_ms=7, evidence=(Evidence(source="query_history", text="select 1"),)
+    )
     text, blocks = update_blocks(finding)
     assert text.startswith(f"Query profiler: {status.value}")
     assert f"*Query profiler* · {status.value} · 7 ms" in blocks[0]["text"]["text"]
@@ -228,8 +244,10 @@ def test_opening_is_a_placeholder_naming_the_failure() -> None:
 
 # ---- untrusted text cannot format itself -----------------------------------------------------
 # Our own markup: the headings and labels we write, and validated mentions. Everything else is untrusted.
-OWN_MARKUP = re.compile(r"\*(?:ROOT CAUSE|IMPACT|OWNER|NEXT ACTION|dag|task|run|try|model|error|"
-                        r"Log analyzer|Query profiler|Owner notifier)\*|" + MENTION_PATTERN.pattern)
+OWN_MARKUP = re.compile(
+    r"\*(?:ROOT CAUSE|IMPACT|OWNER|NEXT ACTION|dag|task|run|try|model|error|"
+    r"Log analyzer|Query profiler|Owner notifier)\*|" + MENTION_PATTERN.pattern
+)
 CODE_BLOCK = re.compile(r"```\n(.*?)\n```", re.S)
 # dag, task and run ids are shown as inline code after our labels (copyable, never formatted).
 INLINE_ID = re.compile(r"(\*(?:dag|task|run)\* |\(run )`([^`\n]*)`")
@@ -239,8 +257,16 @@ FORMATTING_PAIR = re.compile(r"(?<![A-Za-z0-9])([*_~`])(?=\S)[^\n]*?(?<=\S)\1")
 STRAY_DELIMITER = re.compile(r"[*~`]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 LINE_QUOTE = re.compile(r"^[ \t]*(?:>|&gt;)", re.M)
 
-ATTACKS = (*cases.FORMATTING_ATTACKS, "> quoted\n>>> the rest", "`````five`````", "_tmp_ __init__ x_ x__y",
-           "a*b*c ~/.dbt ~x~y", "_italic_regular", "café_x_", cases.FORMATTING)
+ATTACKS = (
+    *cases.FORMATTING_ATTACKS,
+    "> quoted\n>>> the rest",
+    "`````five`````",
+    "_tmp_ __init__ x_ x__y",
+    "a*b*c ~/.dbt ~x~y",
+    "_italic_regular",
+    "café_x_",
+    cases.FORMATTING,
+)
 ENTRY_POINTS: dict[str, Callable[[str], tuple[str, list[dict[str, Any]]]]] = {
     "opening": lambda attack: opening_blocks(cases.formatting_incident(attack)),
     "report": lambda attack: report_blocks(cases.formatting_report(attack)),
@@ -262,12 +288,17 @@ def prose_and_code(text: str, blocks: list[dict[str, Any]]) -> tuple[list[str], 
 def live_formatting(prose: str) -> list[str]:
     """Whatever in ``prose`` (our own markup aside) Slack could render as formatting or markup."""
     rest = OWN_MARKUP.sub(" ", prose)
-    return ([m.group(0) for m in FORMATTING_PAIR.finditer(rest)] + STRAY_DELIMITER.findall(rest)
-            + LINE_QUOTE.findall(rest) + raw_markup(rest))
+    return (
+        [m.group(0) for m in FORMATTING_PAIR.finditer(rest)]
+        + STRAY_DELIMITER.findall(rest)
+        + LINE_QUOTE.findall(rest)
+        + raw_markup(rest)
+    )
 
 
-@pytest.mark.parametrize("attack", ["*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "> quote",
-                                    "_italic_regular"])
+@pytest.mark.parametrize(
+    "attack", ["*bold*", "_x_", "~x~", "`x`", "```x```", "<!channel>", "> quote", "_italic_regular"]
+)
 def test_the_checker_sees_what_slack_would_format(attack: str) -> None:
     assert live_formatting(attack)  # the checks below are not vacuous
 
@@ -280,19 +311,24 @@ def test_untrusted_prose_never_forms_formatting_or_markup(entry: str, attack: st
     assert {p: live_formatting(p) for p in prose if live_formatting(p)} == {}
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("*bold*", "\u2217bold\u2217"),
-    ("~x~ ~/.dbt", "\u223cx\u223c \u223c/.dbt"),
-    ("`x` ```x```", "\u02cbx\u02cb \u02cb\u02cb\u02cbx\u02cb\u02cb\u02cb"),
-    ("_x_ _tmp_", "\u02cdx\u02cd \u02cdtmp\u02cd"),
-    ("fct_orders dag_id 2024_05_01 a_b_c", "fct_orders dag_id 2024_05_01 a_b_c"),  # between letters: kept
-    ("__init__ x__y end_", "\u02cd\u02cdinit\u02cd\u02cd x\u02cd\u02cdy end\u02cd"),  # '_' is not a letter
-    ("café_x", "café\u02cdx"),  # only ASCII letters and digits count
-    ("> quoted\n  >>> rest\na > b", "\u203a quoted\n  \u203a&gt;&gt; rest\na &gt; b"),
-    ("<!channel> <@U123> <https://evil|click> & @here", "&lt;!channel&gt; &lt;@U123&gt; "
-                                                       "&lt;https://evil|click&gt; &amp; @here"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("*bold*", "\u2217bold\u2217"),
+        ("~x~ ~/.dbt", "\u223cx\u223c \u223c/.dbt"),
+        ("`x` ```x```", "\u02cbx\u02cb \u02cb\u02cb\u02cbx\u02cb\u02cb\u02cb"),
+        ("_x_ _tmp_", "\u02cdx\u02cd \u02cdtmp\u02cd"),
+        ("fct_orders dag_id 2024_05_01 a_b_c", "fct_orders dag_id 2024_05_01 a_b_c"),  # between letters: kept
+        ("__init__ x__y end_", "\u02cd\u02cdinit\u02cd\u02cd x\u02cd\u02cdy end\u02cd"),  # '_' is not a letter
+        ("café_x", "café\u02cdx"),  # only ASCII letters and digits count
+        ("> quoted\n  >>> rest\na > b", "\u203a quoted\n  \u203a&gt;&gt; rest\na &gt; b"),
+        (
+            "<!channel> <@U123> <https://evil|click> & @here",
+            "&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil|click&gt; &amp; @here",
+        ),
+        ("", ""),
+    ],
+)
 def test_untrusted_prose_swaps_delimiters_for_look_alikes(raw: str, expected: str) -> None:
     assert untrusted_prose(raw) == expected
 
@@ -311,8 +347,10 @@ def test_evidence_in_a_code_block_keeps_its_characters_verbatim(attack: str) -> 
 def test_evidence_keeps_the_formatting_characters_that_prose_replaces() -> None:
     text, blocks = update_blocks(cases.formatting_finding())
     prose, code = prose_and_code(text, blocks)
-    assert code == ["task.log:7  ERROR see *bold* _x_ ~x~ `x` `\u200b`\u200b`x`\u200b`\u200b` &lt;!channel&gt; "
-                    "&lt;@U123&gt; &lt;https://evil|click&gt; &amp; in fct_orders and _tmp_"]
+    assert code == [
+        "task.log:7  ERROR see *bold* _x_ ~x~ `x` `\u200b`\u200b`x`\u200b`\u200b` &lt;!channel&gt; "
+        "&lt;@U123&gt; &lt;https://evil|click&gt; &amp; in fct_orders and _tmp_"
+    ]
     looks_alike = "\u2217bold\u2217 \u02cdx\u02cd \u223cx\u223c \u02cbx\u02cb"
     assert looks_alike in prose[0] and looks_alike in prose[1]  # the fallback text and the summary
 
@@ -339,10 +377,13 @@ def test_our_headings_labels_and_validated_mentions_stay_live() -> None:
     assert update[0]["text"]["text"].startswith(":white_check_mark: *Log analyzer* · ok · 12 ms\n")
 
 
-@pytest.mark.parametrize(("dag_id", "task_id", "shown"), [
-    ("daily_orders", "dbt_run_orders", "daily_orders.dbt_run_orders"),  # readable, copyable
-    ("_tmp_", "__init__", "\u02cdtmp\u02cd.\u02cd\u02cdinit\u02cd\u02cd"),  # could italicise: replaced
-])
+@pytest.mark.parametrize(
+    ("dag_id", "task_id", "shown"),
+    [
+        ("daily_orders", "dbt_run_orders", "daily_orders.dbt_run_orders"),  # readable, copyable
+        ("_tmp_", "__init__", "\u02cdtmp\u02cd.\u02cd\u02cdinit\u02cd\u02cd"),  # could italicise: replaced
+    ],
+)
 def test_airflow_ids_keep_inner_underscores_and_lose_italic_ones(dag_id: str, task_id: str, shown: str) -> None:
     text, blocks = opening_blocks(cases.incident(dag_id=dag_id, task_id=task_id))
     assert f"*dag* `{dag_id}` · *task* `{task_id}` · " in blocks[1]["text"]["text"]
@@ -393,8 +434,9 @@ def test_golden_block_kit(name: str) -> None:
 
 def test_the_rerun_command_the_composer_quoted_stays_live_code_and_the_rest_stays_prose() -> None:
     command = "airflow tasks clear daily_orders -t '^dbt_run_orders$' -y"
-    report = cases.complete_report().model_copy(update={
-        "next_action": f"Fix *this* first. Then re-run: `{command}`", "rerun_command": command})
+    report = cases.complete_report().model_copy(
+        update={"next_action": f"Fix *this* first. Then re-run: `{command}`", "rerun_command": command}
+    )
     _, blocks = report_blocks(report)
     body = next(b["text"]["text"] for b in blocks if "NEXT ACTION" in str(b))
     assert f"`{command}`" in body  # shown as code, copyable

@@ -42,8 +42,7 @@ CHANNEL = "#incidents"
 
 def test_the_client_has_bounded_retry_handlers(client: WebClient, slack: SlackServer) -> None:
     handlers = {type(h): h.max_retry_count for h in client.retry_handlers}
-    assert handlers == {ShortRateLimitRetryHandler: 3, ServerErrorRetryHandler: 2,
-                        ConnectionErrorRetryHandler: 2}
+    assert handlers == {ShortRateLimitRetryHandler: 3, ServerErrorRetryHandler: 2, ConnectionErrorRetryHandler: 2}
     assert all(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers[:1])
     assert client.base_url == slack.base_url
 
@@ -55,8 +54,9 @@ def test_a_short_retry_after_is_waited_in_the_call(settings: Settings, slack: Sl
     assert len(slack.calls("chat.postMessage")) == 2 and len(slack.top_level_messages(CHANNEL)) == 1
 
 
-def test_a_long_retry_after_reaches_the_task_as_its_countdown_without_sleeping(settings: Settings,
-                                                                              slack: SlackServer) -> None:
+def test_a_long_retry_after_reaches_the_task_as_its_countdown_without_sleeping(
+    settings: Settings, slack: SlackServer
+) -> None:
     # Given Slack asking for 30 s: sleeping in the call would hold the incident's lock and a worker
     sink = SlackSink(make_web_client(settings, writes=True))
     slack.rate_limit("chat.postMessage", retry_after_s=30)
@@ -97,9 +97,9 @@ def test_hostile_text_reaches_slack_escaped(client: WebClient, slack: SlackServe
 
 
 def test_a_huge_report_and_finding_are_accepted_by_slack(client: WebClient, slack: SlackServer) -> None:
-    big = cases.complete_report().model_copy(update={
-        "root_cause": "<&>" * 20_000, "impact": "i" * 30_000, "owner": "o" * 50_000,
-        "next_action": "n" * 9_000})
+    big = cases.complete_report().model_copy(
+        update={"root_cause": "<&>" * 20_000, "impact": "i" * 30_000, "owner": "o" * 50_000, "next_action": "n" * 9_000}
+    )
     sink = SlackSink(client)
     text, blocks = report_blocks(big)
     posted = sink.post(channel=CHANNEL, text=text, blocks=blocks)
@@ -157,8 +157,9 @@ def test_channel_not_found_is_permanent(client: WebClient, slack: SlackServer) -
 
 
 def test_an_invalid_token_is_permanent(slack: SlackServer, settings: Settings) -> None:
-    wrong = make_web_client(settings.model_copy(update={"slack_bot_token": load_settings(
-        slack_bot_token="xoxb-wrong").slack_bot_token}))
+    wrong = make_web_client(
+        settings.model_copy(update={"slack_bot_token": load_settings(slack_bot_token="xoxb-wrong").slack_bot_token})
+    )
     with pytest.raises(SlackPermanent, match="invalid_auth"):
         SlackSink(wrong).post(channel=CHANNEL, text="hello")
 
@@ -178,7 +179,9 @@ def test_email_resolution_and_cache(client: WebClient, slack: SlackServer) -> No
     assert directory.user_id_for_email("nobody@example.com") is None
     assert directory.user_id_for_email("nobody@example.com") is None  # negative results are cached too
     assert [c.params["email"] for c in slack.calls("users.lookupByEmail")] == [
-        "maria@example.com", "nobody@example.com"]
+        "maria@example.com",
+        "nobody@example.com",
+    ]
 
 
 def test_cache_entries_expire(client: WebClient, slack: SlackServer) -> None:
@@ -190,7 +193,10 @@ def test_cache_entries_expire(client: WebClient, slack: SlackServer) -> None:
     directory.user_id_for_email("maria@example.com")
     directory.user_id_for_email("nobody@example.com")
     assert [c.params["email"] for c in slack.calls("users.lookupByEmail")] == [
-        "maria@example.com", "nobody@example.com", "nobody@example.com"]
+        "maria@example.com",
+        "nobody@example.com",
+        "nobody@example.com",
+    ]
 
 
 def test_a_rate_limited_lookup_is_retried(client: WebClient, slack: SlackServer) -> None:
