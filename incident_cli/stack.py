@@ -57,17 +57,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers_pong(conn: socket.socket) -> bool:
+    """Whether the replies on ``conn`` include PING's (after AUTH's +OK, when a password is set)."""
+    received = b""
+    while b"\r\n" not in received or (received.startswith(b"+OK") and received.count(b"\r\n") < 2):
+        chunk = conn.recv(64)
+        if not chunk:
+            return False
+        received += chunk
+    return b"+PONG" in received
+
+
 @dataclass
 class RedisServer:
     """A throwaway redis-server process on a free loopback port."""
 
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pic-redis-")))
+    password: str | None = None  # requirepass; ``url`` then carries it
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}"
 
     def start(self) -> RedisServer:
         log = open(self.workdir / "redis.log", "wb")  # noqa: SIM115 - owned by the process
@@ -86,6 +99,7 @@ class RedisServer:
                 str(self.workdir),
                 "--daemonize",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -96,8 +110,9 @@ class RedisServer:
                 raise StackError(f"redis-server exited; see {self.workdir / 'redis.log'}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    auth = f"AUTH {self.password}\r\n" if self.password else ""
+                    conn.sendall(f"{auth}PING\r\n".encode())
+                    if _answers_pong(conn):
                         return self
             except OSError:
                 time.sleep(0.02)

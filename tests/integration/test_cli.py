@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from incident_cli.stack import Stack, free_port, redis_server_binary
+from incident_cli.stack import RedisServer, Stack, free_port
 from tests.conftest import SAMPLE
 from tests.slack_server import SlackServer
 
@@ -267,25 +267,7 @@ def _http_status(url: str, auth: str | None = None, timeout_s: float = 30) -> in
 def test_up_runs_flower_behind_the_configured_basic_auth_and_prints_urls_masked(tmp_path: Path) -> None:
     password = "redis-pw-not-for-the-terminal"
     redis_port, flower_port = free_port(), free_port()
-    redis_proc = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--requirepass",
-            password,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    redis_server = RedisServer(port=redis_port, password=password).start()
     credentials = "ops:flower-pw-chosen-by-ops"
     up = None
     try:
@@ -313,8 +295,7 @@ def test_up_runs_flower_behind_the_configured_basic_auth_and_prints_urls_masked(
     finally:
         if up is not None:
             up.stop()
-        redis_proc.terminate()
-        redis_proc.wait(10)
+        redis_server.stop()
 
 
 def test_up_without_flower_credentials_generates_them_and_prints_them_once() -> None:

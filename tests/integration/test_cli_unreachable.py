@@ -20,7 +20,7 @@ import pytest
 
 from commander import spool
 from incident_cli.app import EXIT_CONFIG, EXIT_UNREACHABLE, explain
-from incident_cli.stack import RedisServer, free_port, redis_server_binary
+from incident_cli.stack import RedisServer, free_port
 from shared.settings import MASK
 from tests.conftest import SAMPLE
 
@@ -169,44 +169,12 @@ def test_a_server_that_is_not_redis_is_a_configuration_mistake() -> None:
 
 
 def test_a_wrong_redis_password_is_a_configuration_mistake(tmp_path: Path) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--requirepass",
-            "the-right-one",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(password="the-right-one").start()
     try:
-        _wait_listening(port)
-        done = run("failures", env={"CELERY_BROKER_URL": f"redis://:{PASSWORD}@127.0.0.1:{port}/0"})
+        done = run("failures", env={"CELERY_BROKER_URL": f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"})
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
     assert_one_line(done, EXIT_CONFIG, "refused the credentials", "derived from CELERY_BROKER_URL", f":{MASK}@")
-
-
-def _wait_listening(port: int, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError(f"redis-server did not listen on {port}")
 
 
 def test_a_redis_that_accepts_and_never_answers_is_one_line_after_the_socket_timeout() -> None:

