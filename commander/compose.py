@@ -32,15 +32,17 @@ NEVER_REPORTED = "no result: the specialist never reported"
 def compose(incident: Incident, findings: Mapping[str, AnyFinding]) -> Report:
     """The report for ``incident``; registered specialists absent from ``findings`` are reported unavailable.
 
-    Findings come out in the registry's order (their place in the post).
+    Findings come out in the registry's order (their place in the post). A finding filed under
+    another specialist's name is not taken for theirs: that specialist is reported unavailable.
     """
-    complete = {s.name: findings.get(s.name) or unavailable(s.name, NEVER_REPORTED) for s in SPECIALISTS}
+    complete = {s.name: _filed(findings, s.name) or unavailable(s.name, NEVER_REPORTED) for s in SPECIALISTS}
     degraded = any(f.status is FindingStatus.UNAVAILABLE for f in complete.values())
     log, queries, owners = (
         pick(complete, LogFinding, missing=NEVER_REPORTED),
         pick(complete, QueryFinding, missing=NEVER_REPORTED),
         pick(complete, OwnerFinding, missing=NEVER_REPORTED),
     )
+    found_owners = owners.status is FindingStatus.OK
     return Report(
         incident_id=incident.incident_id,
         trigger=incident.trigger,
@@ -48,10 +50,17 @@ def compose(incident: Incident, findings: Mapping[str, AnyFinding]) -> Report:
         root_cause=root_cause(incident.trigger, log),
         impact=impact(log, queries, owners),
         owner=owner_line(owners),
+        owner_lines=owners.details.lines() if found_owners else (),
+        owner_notes=owners.details.no_owner if found_owners else (),
         next_action=next_action(incident.trigger, log, queries),
         rerun_command=rerun_command(incident.trigger),
         findings=tuple(complete.values()),
     )
+
+
+def _filed(findings: Mapping[str, AnyFinding], name: str) -> AnyFinding | None:
+    found = findings.get(name)
+    return found if found is not None and str(found.specialist) == name else None
 
 
 def root_cause(trigger: Trigger, log: LogFinding) -> str:

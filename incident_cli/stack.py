@@ -24,7 +24,6 @@ from pathlib import Path
 from shared.celery_app import queues
 from shared.settings import with_db
 
-SERVICES: tuple[str, ...] = queues()  # the commander, then one worker per registered specialist
 READY_TIMEOUT_S = 60.0
 
 
@@ -145,7 +144,7 @@ class Stack:
 
     env: Mapping[str, str] = field(default_factory=dict)
     broker_url: str | None = None
-    services: Sequence[str] = SERVICES
+    services: Sequence[str] = field(default_factory=queues)  # the commander, then one per specialist
     concurrency: int = 1
     log_level: str = "WARNING"
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pic-workers-")))

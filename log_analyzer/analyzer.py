@@ -18,7 +18,7 @@ from log_analyzer.normalize import Piece, pieces
 from log_analyzer.prefilter import gate_literals
 from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, Readable, iter_lines
 from log_analyzer.report import build_analysis, no_failure
-from shared.dbt_artifacts import RunResults, read_results
+from shared.dbt_artifacts import RunResults, package_of, read_results
 
 GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
 BIG_CHUNK_BYTES = CHUNK_BYTES  # read size of the big-file scan (tests make it tiny)
@@ -44,7 +44,7 @@ def analyze_log(
     results = read_results(run_results, root=None) if run_results is not None else None
     project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
     if results is not None and project is None and results.failed:
-        project = results.failed[0].unique_id.split(".")[1]
+        project = package_of(results.failed[0].unique_id)
     if task is None and isinstance(lines_or_path, Path | str) and "task_id=" in str(lines_or_path):
         task = str(lines_or_path).split("task_id=", 1)[1].split("/", 1)[0]
     return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task, source=source)

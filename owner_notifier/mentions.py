@@ -77,12 +77,12 @@ def _direct(owner: str, directory: UserDirectory | None) -> Mention | None:
     owner = owner.strip()
     if is_mention(owner):
         return Mention(owner, "as_given")
-    bare = _BARE_GROUP.match(owner) or _LABELLED_GROUP.match(owner)
+    bare = _BARE_GROUP.fullmatch(owner) or _LABELLED_GROUP.fullmatch(owner)
     if bare:
         return Mention(f"<!subteam^{bare.group(1)}>", "as_given")
-    if _HANDLE.match(owner):
+    if _HANDLE.fullmatch(owner):
         return Mention(None, "as_given", f"{owner} is a handle: shown as plain text, Slack does not notify it")
-    if _EMAIL.match(owner):
+    if _EMAIL.fullmatch(owner):
         return _lookup(owner, directory)
     return None
 
@@ -96,7 +96,7 @@ def _lookup(email: str, directory: UserDirectory | None) -> Mention:
         return Mention(None, "none", f"{email}: Slack lookup failed ({exc})")
     if user_id is None:
         return Mention(None, "none", f"{email}: no Slack user has this email")
-    if not _USER_ID.match(user_id):
+    if not _USER_ID.fullmatch(user_id):  # fullmatch: "U1\n" is not an id
         return Mention(None, "none", f"{email}: directory returned an invalid user id")
     return Mention(f"<@{user_id}>", "user_directory")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from owner_notifier.project_files import read_declarations
 from owner_notifier.safe_yaml import load_yaml_file
-from shared.dbt_artifacts import ManifestIndex, NodeInfo, load_manifest
+from shared.dbt_artifacts import ManifestIndex, NodeInfo, load_manifest, package_of, short_name
 from shared.errors import SourceError
 from shared.paths import PathRefused, inside
 
@@ -101,7 +101,7 @@ def resolve_owner(project: Project, name_or_unique_id: str) -> Resolution:
     """The declared owners of the model (or source) ``name_or_unique_id``."""
     looked_in = list(project.looked_in)
     node = _pick(project.manifest.lookup(name_or_unique_id)) if project.manifest else None
-    model = node.name if node else name_or_unique_id.rsplit(".", 1)[-1]
+    model = node.name if node else short_name(name_or_unique_id)
     declared: list[Declared] = []
     group: str | None = None
     if project.manifest is not None:
@@ -170,7 +170,7 @@ def _from_manifest(project: Project, node: NodeInfo) -> list[Declared]:
             key, values = found
             return [Declared(v, f"manifest:{label}.{key}", f"{where}.{label}.{key}") for v in values]
     if node.group and project.manifest is not None:
-        group = project.manifest.group(node.group, node.unique_id.split(".")[1])
+        group = project.manifest.group(node.group, package_of(node.unique_id))
         owner = group.get("owner") if group else None
         if isinstance(owner, dict):
             return _group_owners(

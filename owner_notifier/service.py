@@ -30,6 +30,7 @@ from shared.contracts import (
 from shared.errors import IncidentCommanderError
 from shared.ports import IncidentSink, UserDirectory
 from shared.settings import Settings
+from shared.slack_format import escape
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,10 @@ def notify_owners(
     owners: list[dict[str, Any]] = []
     evidence: list[Evidence] = []
     pings: dict[str, _Ping] = {}
-    no_owner: list[str] = []
     for target in targets:
         for owner_of in target.owner_of:
             resolution = resolve_owner(project, owner_of)
             if not resolution.declared:
-                no_owner.append(resolution.no_owner_sentence)
                 owners.append(_entry(target, resolution, None, None))
             for declared in resolution.declared:
                 mention = resolve_mention(
@@ -101,7 +100,7 @@ def notify_owners(
                     ping.entries.append(entry)
     for slack, ping in pings.items():
         _ping(incident, sink, once, slack, ping)
-    return _finding(targets, owners, evidence, no_owner, project, targets_looked_in)
+    return _finding(targets, owners, evidence, project, targets_looked_in)
 
 
 def _nothing_to_read(project_dir: Path, project: Project) -> str | None:
@@ -124,7 +123,7 @@ def _entry(
         "source": declared.source if declared else None,
         "slack": mention.slack if mention else None,
         "resolved_by": mention.via if mention else None,
-        "note": mention.note if mention else None,
+        "note": mention.note if mention else (None if declared else resolution.no_owner_sentence),
         "looked_in": list(resolution.looked_in),
         "pinged": False,
     }
@@ -141,9 +140,9 @@ def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], s
         for entry in ping.entries:
             entry.update(pinged=True, note=entry["note"] or "already pinged by an earlier run of this incident")
         return
-    failure = f" failed ({_escape(ping.failure)})" if ping.failure else " failed"
+    failure = f" failed ({escape(ping.failure)})" if ping.failure else " failed"
     text = (
-        f"{slack} you are the declared owner of {_escape(', '.join(ping.models))}, which{failure} "
+        f"{slack} you are the declared owner of {escape(', '.join(ping.models))}, which{failure} "
         f"in incident {incident.incident_id} ({incident.trigger.dag_id}.{incident.trigger.task_id}). "
         "Triage is in this thread."
     )
@@ -167,7 +166,6 @@ def _finding(
     targets: list[FailedTarget],
     owners: list[dict[str, Any]],
     evidence: list[Evidence],
-    no_owner: list[str],
     project: Project,
     targets_looked_in: list[str],
 ) -> OwnerFinding:
@@ -189,25 +187,19 @@ def _finding(
     )
     return OwnerFinding(
         status=FindingStatus.OK if declared else FindingStatus.EMPTY,
-        summary=_cut("; ".join(_owner_parts(declared) + no_owner), 1_000),
+        summary=_summary([line.plain() for line in details.lines()] + list(details.no_owner)),
         details=details,
         evidence=tuple(evidence[:50]),
     )
 
 
-def _owner_parts(declared: list[dict[str, Any]]) -> list[str]:
-    """One part per owner (``fct_orders, dim_x → <@U1> (manifest:config.meta.owner)``), so each
-    mention appears once and the report can show it live exactly once."""
-    grouped: dict[str, tuple[list[str], list[str], bool]] = {}
-    for o in declared:
-        models, sources, _ = grouped.setdefault(o["slack"] or o["owner"], ([], [], bool(o["slack"])))
-        models += [o["model"]] if o["model"] not in models else []
-        sources += [o["source"]] if o["source"] not in sources else []
-    not_pinged = ", not a Slack mention: not pinged"
-    return [
-        f"{', '.join(models)} → {who} ({', '.join(sources)}{'' if is_mention else not_pinged})"
-        for who, (models, sources, is_mention) in grouped.items()
-    ]
+def _summary(parts: list[str], limit: int = 1_000) -> str:
+    """The parts, ``; ``-separated, cut between parts (never inside one: a mention stays whole)."""
+    for shown in range(len(parts), 0, -1):
+        text = "; ".join(parts[:shown]) + (f"; and {len(parts) - shown} more" if shown < len(parts) else "")
+        if len(text) <= limit:
+            return text
+    return parts[0][: limit - 1] + "…" if parts else ""
 
 
 def _unavailable(reason: str) -> OwnerFinding:
@@ -225,12 +217,3 @@ def _downstream(targets: list[FailedTarget], project: Project) -> Downstream:
                 exposures += [e for e in impact["exposures"] if e not in exposures]
     # from_manifest: whether empty lists mean "no dependents" or "could not tell" (no manifest)
     return Downstream(models=tuple(models), exposures=tuple(exposures), from_manifest=project.manifest is not None)
-
-
-def _escape(text: str) -> str:
-    """Slack's three control characters; everything else is plain text already."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from owner_notifier.owners import Project
-from shared.contracts import Trigger
-from shared.dbt_artifacts import ManifestIndex, NodeResult, node_name, read_results
+from shared.contracts import FoundBy, Trigger
+from shared.dbt_artifacts import OWNED_PREFIXES, ManifestIndex, NodeResult, node_name, read_results, resource_type_of
 from shared.errors import SourceError
 from shared.paths import PathRefused
 
@@ -33,7 +33,7 @@ class FailedTarget:
     resource_type: str  # model, test, source, ... ("model" when only a name is known)
     owner_of: tuple[str, ...]  # unique ids (or names) to resolve owners for
     failure_class: str | None
-    found_by: str  # trigger.model, run_results.json, sources.json, task_id
+    found_by: FoundBy
 
 
 def find_targets(
@@ -46,7 +46,8 @@ def find_targets(
         return [_target(manifest, trigger.model, hint, "trigger.model")], ["trigger.model"]
     looked_in = ["trigger.model (not set)"]
     root = project.project_dir or target_dir  # artifacts (and any symlink among them) stay inside the project
-    for artifact in ("run_results.json", "sources.json"):
+    artifacts: tuple[FoundBy, ...] = ("run_results.json", "sources.json")
+    for artifact in artifacts:
         if target_dir is None or root is None:
             break
         failed = _failed_in(target_dir / artifact, looked_in, root)
@@ -99,20 +100,19 @@ def _failed_in(path: Path, looked_in: list[str], root: Path) -> tuple[NodeResult
     return results.failed
 
 
-def _target(manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: str) -> FailedTarget:
+def _target(manifest: ManifestIndex | None, name_or_uid: str, failure: str | None, found_by: FoundBy) -> FailedTarget:
     nodes = manifest.lookup(name_or_uid) if manifest else []
     node = next((n for n in nodes if n.resource_type == "model"), nodes[0] if nodes else None)
     if node is None:
-        is_uid = name_or_uid.count(".") >= 2  # model.pkg.name, source.pkg.src.table, ...
-        kind = name_or_uid.split(".", 1)[0] if is_uid else "model"
-        name = node_name(name_or_uid) if is_uid else name_or_uid
+        kind = resource_type_of(name_or_uid) or "model"  # only a name: taken for a model's
+        name = node_name(name_or_uid)
         return FailedTarget(name, None, kind, (name_or_uid,), failure, found_by)
     owner_of: tuple[str, ...] = (node.unique_id,)
     if node.resource_type == "test":
         tested = (
             (node.attached_node,)
             if node.attached_node
-            else tuple(d for d in node.depends_on if d.startswith(("model.", "source.", "snapshot.", "seed.")))
+            else tuple(d for d in node.depends_on if d.startswith(OWNED_PREFIXES))
         )
         owner_of = tested or owner_of
     return FailedTarget(node.name, node.unique_id, node.resource_type, owner_of, failure, found_by)

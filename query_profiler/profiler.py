@@ -184,10 +184,9 @@ def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
     )
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: IncidentCommanderError) -> str:
     text = str(exc).strip() or type(exc).__name__
-    prefix = "" if isinstance(exc, IncidentCommanderError) else f"{type(exc).__name__}: "
-    return clean(f"query history unavailable: {prefix}{text}", 1_000) or "query history unavailable"
+    return clean(f"query history unavailable: {text}", 1_000) or "query history unavailable"
 
 
 def summary_line(profiles: list[QueryProfile]) -> str:

@@ -2,8 +2,8 @@
 
 Every service builds its worker app here (``make_app``) and registers only its own tasks, so a
 worker for one queue never imports another service's code. Services call each other by task
-name, routed to one queue per service by ``task_routes()``: the commander's tasks by
-``TaskName``, each specialist's from the one table in ``shared.specialists``.
+name, routed to one queue per service by ``route_task``: the commander's tasks by
+``TaskName``, each specialist's from the one table in ``shared.specialists``, read at each send.
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ def queues() -> tuple[str, ...]:
     return (COMMANDER_QUEUE, *(spec.queue for spec in SPECIALISTS))
 
 
-def task_routes() -> dict[str, dict[str, str]]:
-    """Task name -> queue, derived from the registry (read when an app is configured)."""
-    return {"pic.commander.*": {"queue": COMMANDER_QUEUE}, **{spec.task: {"queue": spec.queue} for spec in SPECIALISTS}}
+def route_task(
+    name: str, args: object, kwargs: object, options: object, task: object = None, **_: object
+) -> dict[str, str] | None:
+    """Celery's router (``task_routes``): reads the registry at each send, so a specialist
+    registered after the app was built is routed to its own queue, not the default one."""
+    if name.startswith("pic.commander."):
+        return {"queue": COMMANDER_QUEUE}
+    return next(({"queue": spec.queue} for spec in SPECIALISTS if spec.task == name), None)
 
 
 # A message un-acked this long is redelivered (worker host lost). It must exceed the longest
@@ -66,7 +71,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "result_accept_content": ["json"],
-        "task_routes": task_routes(),
+        "task_routes": (route_task,),
         "task_default_queue": COMMANDER_QUEUE,
         # Ack after the task ran; a dead child is retried a bounded number of times (celery 5.7),
         # not rejected back to the queue forever (a poison task would loop).

@@ -1,11 +1,11 @@
-"""Message contracts between the producer, the commander and the three specialists.
+"""Message contracts between the producer, the commander and the specialists.
 
 Every message on the wire is one of these models dumped to JSON (``model_dump(mode="json")``).
 They are frozen (a received message is never mutated) and versioned (``schema_version``), so a
 worker that meets a message from a newer producer rejects it with a clear error instead of
 misreading it.
 
-    Trigger  --(commander queue)-->  Incident  --(chord header)-->  Finding x3  -->  Report
+    Trigger  --(commander queue)-->  Incident  --(chord header)-->  one Finding per specialist  -->  Report
 
 A finding is one of a discriminated union keyed by ``specialist``: each built-in specialist has
 its own typed ``details`` (``LogDetails``, ``QueryDetails``, ``OwnerDetails``), so the composer
@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -63,7 +63,7 @@ class TriggerSource(StrEnum):
 
 
 class Specialist(StrEnum):
-    """The three specialists; the value is also the name of the queue each one consumes."""
+    """The built-in specialists (``shared.specialists`` has the table); the value is also their queue."""
 
     LOG_ANALYZER = "log_analyzer"
     QUERY_PROFILER = "query_profiler"
@@ -153,7 +153,7 @@ SlackMention = Annotated[str, AfterValidator(_mention)]
 class LogDetails(_Frozen):
     """The log analyzer's details: the failing step, its class and where it was read."""
 
-    error_class: str | None = None  # a log_analyzer ErrorClass value: invalid_identifier, timeout, ...
+    error_class: Redacted | None = None  # a log_analyzer ErrorClass value: invalid_identifier, timeout, ...
     failed_node: Redacted | None = None  # the dbt node id, e.g. model.hourly_marts.fct_orders
     root_cause: Redacted | None = None
     skipped: tuple[Redacted, ...] = ()  # dbt nodes skipped because of the failure
@@ -163,12 +163,19 @@ class LogDetails(_Frozen):
     not_used: tuple[Redacted, ...] = ()  # locations refused or skipped, one line each, with why
 
 
+QueryStatusName = Literal[
+    "failed", "blocked", "queued", "running", "idle_in_transaction", "succeeded", "aggregate", "unknown"
+]
+# Where the owner notifier found the failed node.
+FoundBy = Literal["trigger.model", "run_results.json", "sources.json", "task_id", "lookup"]
+
+
 class QueryDetail(_Frozen):
     """One ranked warehouse query (redacted, diagnosed, attributed to a dbt model)."""
 
     query_id: Redacted
     model: Redacted
-    status: str  # failed, blocked, queued, running, idle_in_transaction, succeeded, aggregate, unknown
+    status: QueryStatusName
     elapsed_ms: float = 0.0
     error: Redacted | None = None
     diagnosis: Redacted = ""
@@ -181,7 +188,7 @@ class QueryDetails(_Frozen):
     """The query profiler's details: the queries it ranked and the window it searched."""
 
     queries: tuple[QueryDetail, ...] = ()
-    source: str | None = None  # snowflake, postgres, file
+    source: Redacted | None = None  # snowflake, postgres, file
     scope: Literal["model", "window"] | None = None  # matched by the model's lineage, or by time only
     window_start: datetime | None = None
     window_end: datetime | None = None
@@ -199,8 +206,9 @@ class OwnerEntry(_Frozen):
     owner: Redacted | None = None  # the declared string, as written (None: no owner declared)
     source: Redacted | None = None  # where it was declared: manifest:config.meta.owner, a YAML path, ...
     slack: SlackMention | None = None  # the mention it resolved to, else None (never a guess)
-    resolved_by: str | None = None  # as_given, user_directory, owners_file, none
-    note: Redacted | None = None  # why there is no mention, or what happened to the ping
+    resolved_by: Literal["as_given", "user_directory", "owners_file", "none"] | None = None
+    # Why there is no mention, what happened to the ping, or (no owner declared) where we looked.
+    note: Redacted | None = None
     looked_in: tuple[Redacted, ...] = ()
     pinged: bool = False
 
@@ -208,9 +216,9 @@ class OwnerEntry(_Frozen):
 class FailedNode(_Frozen):
     name: Redacted
     unique_id: Redacted | None = None
-    resource_type: str = "model"
+    resource_type: Redacted = "model"  # from the node id's prefix in dbt's artifacts
     failure_class: Redacted | None = None
-    found_by: str  # trigger.model, run_results.json, sources.json, task_id
+    found_by: FoundBy
 
 
 class Downstream(_Frozen):
@@ -233,6 +241,44 @@ class OwnerDetails(_Frozen):
     def mentions(self) -> tuple[str, ...]:
         """The owners' Slack mentions, each once, in order."""
         return tuple(dict.fromkeys(o.slack for o in self.owners if o.slack))
+
+    def lines(self) -> tuple[OwnerLine, ...]:
+        """The declared owners, one line per owner (per mention, else per declared string), in order:
+        so a mention appears once however many failed models it owns."""
+        grouped: dict[str, tuple[list[str], list[str], OwnerEntry]] = {}
+        for entry in self.owners:
+            if entry.owner is None:
+                continue
+            models, sources, _ = grouped.setdefault(entry.slack or f"as declared:{entry.owner}", ([], [], entry))
+            models += [entry.model] if entry.model not in models else []
+            sources += [entry.source] if entry.source and entry.source not in sources else []
+        return tuple(
+            OwnerLine(models=tuple(m), owner=first.owner or "", mention=first.slack, sources=tuple(src))
+            for m, src, first in grouped.values()
+        )
+
+    @property
+    def no_owner(self) -> tuple[str, ...]:
+        """For each failed model nobody declared an owner of, where we looked (the entry's note)."""
+        return tuple(dict.fromkeys(o.note for o in self.owners if o.owner is None and o.note))
+
+
+class OwnerLine(_Frozen):
+    """One owner and the failed models they own: ``fct_orders, dim_x → <@U0MARIA> (manifest:…)``."""
+
+    models: tuple[Redacted, ...]
+    owner: Redacted  # as declared: an email, a team name, a mention, a handle
+    mention: SlackMention | None = None  # what it resolved to; None: not a Slack mention, not pinged
+    sources: tuple[Redacted, ...] = ()
+
+    NOT_PINGED: ClassVar[str] = ", not a Slack mention: not pinged"
+
+    def plain(self) -> str:
+        """The line as plain text (the mention as markup text: renderers make it live or not)."""
+        return (
+            f"{', '.join(self.models)} → {self.mention or self.owner} ({', '.join(self.sources)}"
+            f"{'' if self.mention else self.NOT_PINGED})"
+        )
 
 
 def _readable_version(data: Any, what: str) -> Any:
@@ -351,7 +397,7 @@ def pick(findings: Mapping[str, AnyFinding], kind: type[F], *, missing: str = "n
 
 
 class ReportStatus(StrEnum):
-    COMPLETE = "complete"  # all three specialists reported
+    COMPLETE = "complete"  # every specialist reported
     DEGRADED = "degraded"  # at least one specialist was unavailable
 
 
@@ -368,6 +414,10 @@ class Report(_Frozen):
     next_action: Redacted
     # The shell command quoted (in backticks) at the end of next_action, which renderers show as code.
     rerun_command: Redacted | None = None
+    # OWNER as lines, when owners were found: renderers show each mention live once (``owner`` is
+    # the same as plain text); then, for failed models without a declared owner, where we looked.
+    owner_lines: tuple[OwnerLine, ...] = ()
+    owner_notes: tuple[Redacted, ...] = ()
     findings: tuple[Finding, ...]
     composed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -379,6 +429,11 @@ class Report(_Frozen):
     def finding(self, kind: type[F]) -> F | None:
         """This report's finding of ``kind`` (``OwnerFinding``, ...), or None."""
         return next((f for f in self.findings if isinstance(f, kind)), None)
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        """The owners' mentions, each once: the only text a renderer may insert unescaped."""
+        return tuple(dict.fromkeys(line.mention for line in self.owner_lines if line.mention))
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """What dbt wrote in ``target/``, read once for every specialist.
 
     node_name(unique_id)                  the one rule from a dbt unique id to a node's name
+    short_name(name_or_unique_id)         a node's name from an id, or the last part of a dotted name
+    package_of / resource_type_of         the other parts of a unique id (None when it is not one)
     load_manifest(path) -> ManifestIndex  ``manifest.json``: a compact index, parsed once per file version
     read_results(path, root=...)          ``run_results.json`` or ``sources.json``: each node's status
 
@@ -33,7 +35,10 @@ from shared.errors import SourceError
 from shared.paths import inside
 
 _NAME_THIRD = frozenset({"model", "seed", "snapshot", "analysis", "test", "exposure"})
+_RESOURCE_TYPES = _NAME_THIRD | {"source", "metric", "semantic_model", "saved_query", "unit_test", "group"}
 _LINEAGE = ("model.", "snapshot.", "seed.")
+# The nodes an owner can be declared on: what a failing test or a failed node answers to.
+OWNED_PREFIXES = ("model.", "source.", "snapshot.", "seed.")
 _MAX_DOWNSTREAM = 200  # names listed per kind; the count says how many there were in total
 _LIMIT = "shared/bounded_files.py MAX_MANIFEST_BYTES"
 _INSTEAD = "The finding is made without it."
@@ -52,6 +57,30 @@ def node_name(unique_id: str) -> str:
     if parts[0] in _NAME_THIRD and len(parts) >= 3:
         return parts[2]
     return unique_id
+
+
+def is_unique_id(text: str) -> bool:
+    """``type.package.name…`` with a dbt resource type first."""
+    parts = text.split(".")
+    return len(parts) >= 3 and parts[0] in _RESOURCE_TYPES
+
+
+def package_of(unique_id: str) -> str | None:
+    """The package (project) of a dbt unique id, or None when ``unique_id`` is not one."""
+    return unique_id.split(".")[1] if is_unique_id(unique_id) else None
+
+
+def resource_type_of(unique_id: str) -> str | None:
+    """The resource type of a dbt unique id (model, test, source, ...), or None when it is not one."""
+    return unique_id.split(".", 1)[0] if is_unique_id(unique_id) else None
+
+
+def short_name(name_or_unique_id: str) -> str:
+    """A node's name: ``node_name`` of a unique id, else the last part of a dotted name
+    (``raw.raw_orders``, a source written ``source_name.table``, is ``raw_orders``)."""
+    if is_unique_id(name_or_unique_id):
+        return node_name(name_or_unique_id)
+    return name_or_unique_id.rsplit(".", 1)[-1]
 
 
 class NodeInfo(NamedTuple):
@@ -205,7 +234,7 @@ def _index(path: Path, doc: Any) -> ManifestIndex:
     nodes: dict[str, NodeInfo] = {}
     by_name: dict[str, list[str]] = {}
     for section in ("nodes", "sources"):
-        for uid, raw_node in (field_of(doc, section) or {}).items():
+        for uid, raw_node in _dict(field_of(doc, section)).items():
             if raw_node is None or isinstance(raw_node, (str, int, float, list)):
                 continue
             node = _node(uid, raw_node) if isinstance(raw_node, dict) else _node_from_struct(uid, raw_node)
@@ -214,8 +243,9 @@ def _index(path: Path, doc: Any) -> ManifestIndex:
             source_name = field_of(raw_node, "source_name")
             if section == "sources" and isinstance(source_name, str):
                 by_name.setdefault(f"{source_name}.{node.name}", []).append(uid)
-    groups = {uid: g for uid, g in (field_of(doc, "groups") or {}).items() if isinstance(g, dict)}
-    exposures = {uid: str(field_of(e, "name") or uid) for uid, e in (field_of(doc, "exposures") or {}).items()}
+    # A section of the wrong shape (a list where dbt writes an object) is read as empty, never raised.
+    groups = {uid: g for uid, g in _dict(field_of(doc, "groups")).items() if isinstance(g, dict)}
+    exposures = {uid: str(field_of(e, "name") or uid) for uid, e in _dict(field_of(doc, "exposures")).items()}
     return ManifestIndex(
         path=path,
         project_name=str(field_of(field_of(doc, "metadata"), "project_name") or ""),

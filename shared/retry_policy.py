@@ -106,3 +106,6 @@ WORKER_LOST = RetryPolicy(base_s=1.0, max_s=1.0, max_retries=2)
 # The longest 429 the slack-sdk may sleep through inside a call (holding a lock and a worker);
 # Slack's usual Retry-After for chat.postMessage bursts is 1 s. Longer ones go to the task's policy.
 SLACK_IN_PROCESS_WAIT_MAX_S = 2.0
+# Reads (users.lookupByEmail from the owner notifier) hold no lock and have no task-level retry:
+# they may wait longer, within the specialist's soft time limit (20 s by default).
+SLACK_READ_WAIT_MAX_S = 10.0

@@ -42,7 +42,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from shared.errors import SlackAmbiguous, SlackPermanent, SlackRetryable
 from shared.ports import IncidentSink, PostedMessage, UserDirectory
-from shared.retry_policy import SLACK_IN_PROCESS_WAIT_MAX_S
+from shared.retry_policy import SLACK_IN_PROCESS_WAIT_MAX_S, SLACK_READ_WAIT_MAX_S
 from shared.settings import Settings
 
 # Slack answers these with HTTP 200 yet they are transient on its side.
@@ -69,7 +69,10 @@ def make_web_client(settings: Settings, *, writes: bool = False) -> WebClient:
     # longer sleep would hold the incident's message lock and a worker. Past it the caller gets
     # SlackRetryable(retry_after_s=Retry-After), and its task's RetryPolicy waits that long.
     handlers: list[RetryHandler] = [
-        ShortRateLimitRetryHandler(max_retry_count=1 if writes else 3, max_wait_s=SLACK_IN_PROCESS_WAIT_MAX_S)
+        ShortRateLimitRetryHandler(
+            max_retry_count=1 if writes else 3,
+            max_wait_s=SLACK_IN_PROCESS_WAIT_MAX_S if writes else SLACK_READ_WAIT_MAX_S,
+        )
     ]
     if not writes:
         handlers += [ServerErrorRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=2)]

@@ -38,11 +38,11 @@ left, prose needs no fence defusing. Not formatting, and left alone: emoji codes
 bare URLs (Slack links them, we never unfurl), and "@here" as plain text (see ``escape``).
 
 The only markup left live is what we build ourselves: the section headings and labels
-(``*ROOT CAUSE*``, ``*dag*``), and the Slack mentions of the owner finding
-(``OwnerDetails.mentions``, typed ``SlackMention``: each fullmatches ``MENTION_PATTERN``). In
-the report's OWNER section each of them is live where the owner notifier's summary names it
-(and added at the end if a cut removed it), never escaped; in the owner notifier's thread reply
-it is replaced by the owner as declared, since the ping in the thread already notifies.
+(``*ROOT CAUSE*``, ``*dag*``), and the owners' Slack mentions (``Report.owner_lines``, each a
+typed ``SlackMention`` that fullmatches ``MENTION_PATTERN``). The OWNER section is rendered from
+those lines, one per owner, so each mention is live exactly once (and added back at the end if a
+cut removed it); the owner notifier's own thread reply renders the same lines with the owner as
+declared, since the ping just before it already notified them.
 
 Size limits (slack-sdk's Block Kit validators and Slack's "Blocks" reference): section text
 <= 3000, at most 50 blocks, header text <= 150; and under ~12,000 characters of block text in
@@ -62,6 +62,7 @@ from shared.contracts import (
     FindingStatus,
     Incident,
     OwnerFinding,
+    OwnerLine,
     Report,
     ReportStatus,
 )
@@ -261,25 +262,47 @@ def _looking() -> str:
 
 
 def owner_mentions(report: Report) -> list[str]:
-    """The owner finding's Slack mentions (``OwnerDetails.mentions``), when it found owners."""
-    owners = report.finding(OwnerFinding)
-    if owners is None or owners.status is not FindingStatus.OK:
-        return []
-    return list(owners.details.mentions[:10])
+    """The report's owner mentions (typed ``SlackMention``s of its owner lines), each once."""
+    return list(report.mentions)
 
 
-def _with_live_mentions(text: str, mentions: list[str]) -> str:
-    """Prose, except the given mentions where the text names them: those stay live."""
-    pieces = re.split(f"({MENTION_PATTERN.pattern})", text)
-    return "".join(p if i % 2 and p in mentions else untrusted_prose(p) for i, p in enumerate(pieces))
+def owner_line(line: OwnerLine, *, live: bool) -> str:
+    """One owner line as mrkdwn: ``fct_orders → <@U0MARIA> (manifest:config.meta.owner)``.
+
+    ``live``: the mention is inserted as is (the report's OWNER section). Otherwise the owner is
+    shown as declared, or as "user U…" when it was declared as a mention: the owner notifier's
+    own thread reply, where the ping just before it already notified them.
+    """
+    if line.mention and live:
+        who = line.mention
+    elif line.mention and MENTION_PATTERN.fullmatch(line.owner):
+        who = untrusted_prose(_mention_label(line.mention))
+    else:
+        who = untrusted_prose(line.owner)
+    sources = untrusted_prose(", ".join(line.sources) + ("" if line.mention else line.NOT_PINGED))
+    return f"{untrusted_prose(', '.join(line.models))} → {who} ({sources})"
 
 
-def _without_mentions(text: str, finding: AnyFinding) -> str:
-    """The owner finding's mentions replaced by the owner as declared (for its thread reply)."""
-    if not isinstance(finding, OwnerFinding):
-        return text
-    declared = {o.slack: o.owner for o in finding.details.owners if o.slack and o.owner}
-    return MENTION_PATTERN.sub(lambda m: declared.get(m.group(0), "a Slack user"), text)
+def _mention_label(mention: str) -> str:
+    inner = mention.strip("<>@!")
+    return f"user group {inner.removeprefix('subteam^')}" if inner.startswith("subteam^") else f"user {inner}"
+
+
+def _owner_body(report: Report) -> str:
+    """OWNER: the owner lines, each mention live once, then where nobody declared an owner; else
+    the composed sentence (owner lookup unavailable, no owner found)."""
+    if not report.owner_lines and not report.owner_notes:
+        return untrusted_prose(report.owner)
+    lines = [owner_line(line, live=True) for line in report.owner_lines]
+    return "; ".join(lines + [untrusted_prose(note) for note in report.owner_notes])
+
+
+def _finding_summary(finding: AnyFinding) -> str:
+    """A finding's summary as prose; the owner notifier's from its lines, mentions not live."""
+    if isinstance(finding, OwnerFinding) and finding.status is FindingStatus.OK:
+        lines = [owner_line(line, live=False) for line in finding.details.lines()]
+        return "; ".join(lines + [untrusted_prose(note) for note in finding.details.no_owner])
+    return untrusted_prose(finding.summary)
 
 
 def _next_action(report: Report) -> str:
@@ -303,7 +326,7 @@ def report_blocks(report: Report) -> tuple[str, list[Block]]:
     bodies = [
         untrusted_prose(report.root_cause),
         untrusted_prose(report.impact),
-        _with_live_mentions(report.owner, mentions),
+        _owner_body(report),
         _next_action(report),
     ]
     bodies = [truncate(b, MAX_SECTION_CHARS - len(h) - r) for h, b, r in zip(headings, bodies, reserved, strict=True)]
@@ -355,7 +378,7 @@ def update_blocks(finding: AnyFinding) -> tuple[str, list[Block]]:
     """The short thread reply a specialist posts when it finishes."""
     label = SPECIALISTS.label(finding.specialist)
     icon = _STATUS_ICONS[finding.status]
-    summary = truncate(untrusted_prose(_without_mentions(finding.summary, finding)), 1_500)
+    summary = truncate(_finding_summary(finding), 1_500)
     blocks = [_section(f"{icon} *{label}* · {finding.status.value} · {finding.elapsed_ms:.0f} ms\n{summary}")]
     shown = finding.evidence[:MAX_EVIDENCE_LINES]
     if shown:

@@ -77,10 +77,10 @@ def run_specialist(
         finding = unavailable(spec.name, f"timed out after {runtime.settings.specialist_soft_time_limit_s:g} s")
     except IncidentCommanderError as exc:  # ours: the message says what went wrong
         log.warning("%s on %s: %s", spec.name, incident.incident_id, exc)
-        finding = unavailable(spec.name, f"{spec.failure}: {clean(str(exc), 300)}")
+        finding = unavailable(spec.name, f"{spec.failure}: {clean(str(exc), 1_000)}")
     except Exception as exc:  # the chord must get a finding, whatever went wrong
         log.exception("%s failed on %s", spec.name, incident.incident_id)
-        finding = unavailable(spec.name, f"{spec.failure}: {type(exc).__name__}: {clean(str(exc), 300)}")
+        finding = unavailable(spec.name, f"{spec.failure}: {type(exc).__name__}: {clean(str(exc), 1_000)}")
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     finding = finding.model_copy(update={"elapsed_ms": elapsed_ms})
     _record(runtime, incident, finding)

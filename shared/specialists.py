@@ -13,7 +13,7 @@ never answered (``commander.incidents``). The table's order is the specialists' 
 
 To add a specialist: a package ``<name>/`` whose ``worker.py`` calls
 ``shared.specialist_task.register_specialist`` with its spec, a row here, and a service in
-docker-compose.yml (``tests/test_registry.py`` checks that the compose file has one per row).
+docker-compose.yml (``tests/shared/test_specialists.py`` checks that the compose file has one per row).
 """
 
 from __future__ import annotations

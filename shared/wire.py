@@ -34,7 +34,8 @@ from shared.errors import MessageRejected
 
 log = logging.getLogger(__name__)
 
-# A trigger is a few KB; a chord callback carries three findings of at most a few tens of KB.
+# A trigger is a few KB; a chord callback carries one finding per specialist, each at most a few tens
+# of KB (summary 1,000 characters, 50 evidence lines of 2,000): room for dozens of specialists.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # Celery's own envelope (chord callbacks, errbacks, options) nests about 12 levels; findings add a few.
 MAX_DEPTH = 64

@@ -1,4 +1,4 @@
-"""compose(): the four sections from three findings, including missing and unavailable ones."""
+"""compose(): the four sections from the findings, including missing, unavailable and misfiled ones."""
 
 from __future__ import annotations
 
@@ -133,5 +133,6 @@ def test_a_slow_query_becomes_a_next_step_but_a_failed_one_does_not() -> None:
 
 def test_a_finding_under_the_wrong_name_is_not_read_as_another_specialists() -> None:
     # A log finding filed under the owner notifier's name is not its finding: owners are then unknown.
-    report = compose(INCIDENT, {Specialist.OWNER_NOTIFIER: LOG})  # type: ignore[dict-item]
-    assert report.owner.startswith("Owner lookup unavailable")
+    report = compose(INCIDENT, {Specialist.OWNER_NOTIFIER: LOG})
+    assert report.owner.startswith("Owner lookup unavailable") and report.status is ReportStatus.DEGRADED
+    assert [f.specialist for f in report.findings] == list(Specialist)  # one each, none doubled

@@ -54,8 +54,9 @@ def test_unresolved_owner_keeps_the_raw_string() -> None:
     assert "'Some Team'" in (mention.note or "")
 
 
-def test_an_invalid_user_id_from_the_directory_is_not_a_mention() -> None:
-    mention = resolve_mention("x@example.com", directory=DictDirectory({"x@example.com": "U0X> <!channel"}))
+@pytest.mark.parametrize("user_id", ["U0X> <!channel", "U0X\n", "u0x"])
+def test_an_invalid_user_id_from_the_directory_is_not_a_mention(user_id: str) -> None:
+    mention = resolve_mention("x@example.com", directory=DictDirectory({"x@example.com": user_id}))
     assert mention.slack is None
 
 

@@ -96,18 +96,29 @@ def owner_finding(*slack: str, summary: str = "fct_orders is owned by Maria Lope
     )
 
 
+def owner_fields(owners: OwnerFinding) -> dict[str, object]:
+    """What compose() takes from an owner finding: OWNER as text and as lines."""
+    lines = owners.details.lines()
+    return {
+        "owner": "; ".join(line.plain() for line in lines),
+        "owner_lines": lines,
+        "owner_notes": owners.details.no_owner,
+    }
+
+
 def complete_report() -> Report:
+    owners = owner_finding("<@U0MARIA>", "<!subteam^S0ANALYTICS>")
     return Report(
         incident_id="INC-20240501-0001",
         trigger=trigger(),
         status=ReportStatus.COMPLETE,
         root_cause='dbt model fct_orders failed: invalid identifier "ORDERS.AMOUNT_USD".',
         impact="Blocks 2 downstream models (orders_daily, revenue_weekly). Warehouse: 1 failed query.",
-        owner="fct_orders is owned by Maria Lopez (analytics-eng).",
         next_action="Fix the column reference (renamed or dropped upstream?) and re-run the model. "
         "Then re-run: `airflow tasks clear daily_orders -t '^dbt_run_orders$' -y`",
-        findings=(log_finding(), query_finding(), owner_finding("<@U0MARIA>", "<!subteam^S0ANALYTICS>")),
+        findings=(log_finding(), query_finding(), owners),
         composed_at=AT,
+        **owner_fields(owners),  # type: ignore[arg-type]
     )
 
 
@@ -121,23 +132,48 @@ def degraded_report() -> Report:
                 unavailable(Specialist.QUERY_PROFILER, "timed out after 20 s", elapsed_ms=20_000.0),
                 owner_finding("<@U0MARIA>"),
             ),
+            **owner_fields(owner_finding("<@U0MARIA>")),
         }
     )
 
 
+def hostile_owners() -> OwnerFinding:
+    """One real mention; markup and a copy of that mention forged in every other owner field
+    (forged mentions cannot be an owner's ``slack`` at all: ``SlackMention`` refuses them)."""
+    real = OwnerEntry(
+        model="fct_orders",
+        failed_node="fct_orders",
+        owner="maria@example.com",
+        source=f"models/{HOSTILE}.yml",
+        slack="<@U0MARIA>",
+        resolved_by="user_directory",
+    )
+    forged = OwnerEntry(
+        model=HOSTILE,
+        failed_node="fct_orders",
+        owner=f"team <@U0MARIA> <@U999> {HOSTILE}",
+        source="manifest:config.meta.owner",
+        note="not a Slack mention",
+    )
+    nobody = OwnerEntry(model="dim_x", failed_node="fct_orders", note=f"no owner declared for model {HOSTILE}")
+    return OwnerFinding(
+        status=FindingStatus.OK, elapsed_ms=35.0, summary="owners", details=OwnerDetails(owners=(real, forged, nobody))
+    )
+
+
 def hostile_report() -> Report:
-    """Every untrusted field carries markup; one owner mention is real, the others are forged in the text
-    (forged mentions cannot be owner mentions at all: ``SlackMention`` refuses them)."""
+    """Every untrusted field carries markup; one owner mention is real, the others are forged."""
+    owners = hostile_owners()
     return Report(
         incident_id="INC-20240501-0002",
         trigger=trigger(run_id=HOSTILE_RUN_ID, model=HOSTILE),
         status=ReportStatus.COMPLETE,
         root_cause=HOSTILE,
         impact=f"Impact: {HOSTILE}",
-        owner=f"owned by <@U999> and {HOSTILE} <!subteam^S1|@team> <@u1>",
         next_action=f"Run `{HOSTILE}`",
-        findings=(log_finding(HOSTILE), query_finding(), owner_finding("<@U0MARIA>")),
+        findings=(log_finding(HOSTILE), query_finding(), owners),
         composed_at=AT,
+        **owner_fields(owners),  # type: ignore[arg-type]
     )
 
 
@@ -170,22 +206,38 @@ def formatting_incident(attack: str = FORMATTING) -> Incident:
     )
 
 
+def formatting_owners(attack: str) -> OwnerFinding:
+    """``attack`` in every text field of the owner lines (model, owner, source, no-owner note)."""
+    entries = (
+        OwnerEntry(
+            model=attack, failed_node="fct_orders", owner="maria@example.com", source=attack, slack="<@U0MARIA>"
+        ),
+        OwnerEntry(model="fct_orders", failed_node="fct_orders", owner=attack, source=attack),
+        OwnerEntry(model="dim_x", failed_node="fct_orders", note=f"no owner declared for {attack}"),
+    )
+    return OwnerFinding(status=FindingStatus.OK, summary=attack, elapsed_ms=35.0, details=OwnerDetails(owners=entries))
+
+
 def formatting_report(attack: str = FORMATTING) -> Report:
     """``attack`` in every untrusted field, an unavailable specialist's reason included."""
+    owners = formatting_owners(attack)
     return Report(
         incident_id="INC-20240501-0003",
         trigger=formatting_trigger(attack),
         status=ReportStatus.DEGRADED,
         root_cause=attack,
         impact=f"Impact: {attack}",
-        owner=f"owned by {attack}",
         next_action=f"Run {attack}",
-        findings=(
-            log_finding(attack),
-            unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0),
-            owner_finding("<@U0MARIA>"),
-        ),
+        findings=(log_finding(attack), unavailable(Specialist.QUERY_PROFILER, attack, elapsed_ms=5.0), owners),
         composed_at=AT,
+        **owner_fields(owners),  # type: ignore[arg-type]
+    )
+
+
+def unavailable_owner_report(attack: str = FORMATTING) -> Report:
+    """The owner lookup unavailable: OWNER is the composed sentence, ``attack`` in it."""
+    return formatting_report(attack).model_copy(
+        update={"owner": f"Owner lookup unavailable: {attack}", "owner_lines": (), "owner_notes": ()}
     )
 
 

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import MENTION_PATTERN, Evidence, FindingStatus, QueryFinding
+from shared.contracts import (
+    MENTION_PATTERN,
+    Evidence,
+    FindingStatus,
+    OwnerDetails,
+    OwnerEntry,
+    OwnerFinding,
+    QueryFinding,
+    Report,
+)
 from shared.slack_format import (
     MARKER,
     MAX_SECTION_CHARS,
@@ -136,10 +145,19 @@ def test_hostile_text_is_escaped_everywhere_but_our_own_mentions_are_not() -> No
     assert "&lt;@U999&gt;" in owner and "&lt;!channel&gt;" in owner
 
 
+def _with_owners(*entries: OwnerEntry) -> Report:
+    owners = OwnerFinding(status=FindingStatus.OK, summary="owners", details=OwnerDetails(owners=entries))
+    return cases.complete_report().model_copy(update={"findings": (owners,), **cases.owner_fields(owners)})
+
+
+def _owner_section(report: Report) -> str:
+    _, blocks = report_blocks(report)
+    return next(t for t in block_texts(blocks) if t.startswith("*OWNER*"))
+
+
 @pytest.mark.parametrize("mention", ["<@U0MARIA>", "<@W0ENTERPRISE>", "<!subteam^S0TEAM>"])
 def test_well_formed_mentions_pass(mention: str) -> None:
-    report = cases.complete_report().model_copy(update={"findings": (cases.owner_finding(mention),)})
-    assert owner_mentions(report) == [mention]
+    assert owner_mentions(_with_owners(cases.owner_entry(mention))) == [mention]
 
 
 @pytest.mark.parametrize(
@@ -161,34 +179,82 @@ def test_a_malformed_mention_cannot_even_be_an_owner_mention(mention: str) -> No
         cases.owner_finding(mention)
 
 
-def test_no_owner_finding_means_no_mentions() -> None:
-    assert owner_mentions(cases.complete_report().model_copy(update={"findings": ()})) == []
+def test_no_owner_lines_means_no_mentions() -> None:
+    report = cases.complete_report().model_copy(update={"findings": (), "owner_lines": ()})
+    assert owner_mentions(report) == [] and raw_markup(_owner_section(report)) == []
 
 
 @pytest.mark.parametrize("mention", ["<@U0ACCOUNTS>", "<!subteam^S0FINANCE>"])
-def test_an_owner_named_in_the_owner_line_is_live_there_exactly_once(mention: str) -> None:
-    # Given the owner notifier's summary naming the owner by mention (a user or a user group)
-    summary = f"dim_accounts → {mention} (manifest:config.meta.owner)"
-    owners = cases.owner_finding(mention, summary=summary)
-    report = cases.complete_report().model_copy(update={"owner": summary, "findings": (owners,)})
+def test_an_owner_is_live_in_the_owner_section_exactly_once_never_escaped(mention: str) -> None:
+    # Given an owner (a user or a user group) of two failed models
+    report = _with_owners(cases.owner_entry(mention, model="dim_accounts"), cases.owner_entry(mention, model="fct_x"))
     # When the report is rendered
-    _, blocks = report_blocks(report)
-    owner = next(t for t in block_texts(blocks) if t.startswith("*OWNER*"))
-    # Then the mention is live once, in place, and never shown as escaped text
-    assert owner == f"*OWNER*\ndim_accounts → {mention} (manifest:config.meta.owner)"
+    owner = _owner_section(report)
+    # Then one line names both models, the mention live once in place, never as escaped text
+    assert owner == f"*OWNER*\ndim_accounts, fct_x → {mention} (manifest:config.meta.owner)"
     assert "&lt;" not in owner
 
 
-def test_the_owner_notifiers_thread_reply_names_the_owner_as_declared_not_as_markup() -> None:
-    summary = "dim_accounts → <@U0ACCOUNTS> (manifest:config.meta.owner)"
-    text, blocks = update_blocks(cases.owner_finding("<@U0ACCOUNTS>", summary=summary))
-    assert "dim_accounts → owner0@example.com (manifest:config.meta.owner)" in blocks[0]["text"]["text"]
+def test_twelve_owners_are_each_live_once() -> None:
+    mentions = [f"<@U0OWNER{i:02d}>" for i in range(12)]
+    owner = _owner_section(_with_owners(*(cases.owner_entry(m, i, model=f"m{i}") for i, m in enumerate(mentions))))
+    assert raw_markup(owner) == mentions and "&lt;" not in owner
+
+
+def test_a_cut_never_halves_a_mention_and_adds_it_back_whole() -> None:
+    # Given a model name so long that the OWNER section must be cut before the mention
+    owner = _owner_section(_with_owners(cases.owner_entry("<@U0MARIA>", model="m" * 5_000)))
+    # Then the mention is not cut in half: it is added back, whole and live, once
+    assert raw_markup(owner) == ["<@U0MARIA>"] and owner.endswith("\n<@U0MARIA>")
+    assert "&lt;" not in owner and "<@U0M" not in owner.replace("<@U0MARIA>", "")
+
+
+def test_an_unresolved_owner_that_contains_a_mention_stays_text() -> None:
+    # Given a resolved owner, and an owner string that embeds the same mention but did not resolve
+    forged = OwnerEntry(model="fct_y", failed_node="fct_y", owner="team <@U0MARIA> (backup)", source="schema.yml")
+    owner = _owner_section(_with_owners(cases.owner_entry("<@U0MARIA>"), forged))
+    # Then only the resolved one is live; the other is escaped text, marked as not pinged
+    assert raw_markup(owner) == ["<@U0MARIA>"]
+    assert "fct_y → team &lt;@U0MARIA&gt; (backup) (schema.yml, not a Slack mention: not pinged)" in owner
+
+
+def test_where_nobody_declared_an_owner_follows_the_owner_lines() -> None:
+    nobody = OwnerEntry(model="dim_x", failed_node="dim_x", note="no owner declared for model dim_x (looked in: a)")
+    owner = _owner_section(_with_owners(cases.owner_entry("<@U0MARIA>"), nobody))
+    assert owner.endswith("; no owner declared for model dim_x (looked in: a)")
+
+
+@pytest.mark.parametrize(
+    ("owner", "slack", "shown"),
+    [
+        ("owner0@example.com", "<@U0ACCOUNTS>", "owner0@example.com"),
+        ("<@U0ACCOUNTS>", "<@U0ACCOUNTS>", "user U0ACCOUNTS"),
+        ("<!subteam^S0FIN>", "<!subteam^S0FIN>", "user group S0FIN"),
+    ],
+)
+def test_the_owner_notifiers_thread_reply_names_the_owner_without_markup(owner: str, slack: str, shown: str) -> None:
+    # The ping just before it in the thread already notified them: the reply must not again
+    entry = OwnerEntry(
+        model="dim_accounts", failed_node="dim_accounts", owner=owner, source="manifest:config.meta.owner", slack=slack
+    )
+    finding = OwnerFinding(
+        status=FindingStatus.OK,
+        summary=f"dim_accounts → {slack} (manifest:config.meta.owner)",
+        details=OwnerDetails(owners=(entry,)),
+    )
+    text, blocks = update_blocks(finding)
+    assert f"dim_accounts → {shown} (manifest:config.meta.owner)" in blocks[0]["text"]["text"]
     assert raw_markup(text + json.dumps(block_texts(blocks))) == [] and "&lt;@" not in text
 
 
 def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> None:
     big = cases.complete_report().model_copy(
-        update={"root_cause": "r<" * 20_000, "impact": "i" * 9_000, "owner": "o" * 50_000, "next_action": "n" * 100}
+        update={
+            "root_cause": "r<" * 20_000,
+            "impact": "i" * 9_000,
+            "owner_notes": ("o" * 50_000,),
+            "next_action": "n" * 100,
+        }
     )
     text, blocks = report_blocks(big)
     texts = block_texts(blocks)
@@ -199,7 +265,7 @@ def test_a_huge_report_fits_slack_limits_and_keeps_headings_and_mentions() -> No
     sections = section_texts(blocks)
     assert [s.split("\n", 1)[0] for s in sections] == ["*ROOT CAUSE*", "*IMPACT*", "*OWNER*", "*NEXT ACTION*"]
     assert sections[3] == "*NEXT ACTION*\n" + "n" * 100  # the short section is not cut
-    assert sections[2].endswith("<@U0MARIA> <!subteam^S0ANALYTICS>")
+    assert raw_markup(sections[2]) == ["<@U0MARIA>", "<!subteam^S0ANALYTICS>"]
 
 
 def test_secrets_in_untrusted_text_are_redacted() -> None:
@@ -366,7 +432,7 @@ def test_our_headings_labels_and_validated_mentions_stay_live() -> None:
     text, blocks = report_blocks(cases.formatting_report())
     sections = section_texts(blocks)
     assert [s.split("\n", 1)[0] for s in sections] == ["*ROOT CAUSE*", "*IMPACT*", "*OWNER*", "*NEXT ACTION*"]
-    assert sections[2].endswith("\n<@U0MARIA>")
+    assert " → <@U0MARIA> (" in sections[2]  # live, in its owner line
     assert [m for t in [text, *block_texts(blocks)] for m in raw_markup(t)] == ["<@U0MARIA>"]
     where = blocks[-1]["elements"][0]["text"]
     assert re.fullmatch(r"\*dag\* \S+ · \*task\* \S+ · \*run\* .+ · \*try\* 2", where)
