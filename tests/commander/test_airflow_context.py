@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from commander.airflow_context import triggers_from_context
-from tests.airflow_contexts import available, load_context
+from tests.airflow_contexts import CONTEXTS, available, load_context
 
 CASES = available()
 
@@ -24,7 +27,13 @@ def test_every_real_context_gives_one_trigger_for_the_failed_task(version: str, 
     dag_id = name.split("__")[0]
     assert trigger.dag_id == dag_id
     assert trigger.run_id == ctx["run_id"]
-    assert trigger.try_number >= 0  # 0: Airflow 2 names a task that never ran (upstream_failed)
+    # the attempt and map index Airflow recorded for that task instance, not the defaults: 2 for the
+    # retried task's last attempt, 0 when Airflow 2 names a task that never ran (upstream_failed)
+    recorded = json.loads((CONTEXTS / version / f"{name}.json").read_text())["_pic"]["ti"]
+    assert (trigger.try_number, trigger.map_index) == (recorded["try_number"], recorded["map_index"])
+    # Airflow 3's log URL names the attempt too: the trigger's must be the one the URL opens
+    url_try = parse_qs(urlsplit(trigger.log_location or "").query).get("try_number")
+    assert url_try is None or url_try == [str(trigger.try_number)]
     if not name.endswith("__dag"):
         assert trigger.task_id == name.split("__")[1]
         assert trigger.exception  # a task-level callback carries the exception
