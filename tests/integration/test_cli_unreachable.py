@@ -12,7 +12,6 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,12 +177,17 @@ def test_a_wrong_redis_password_is_a_configuration_mistake(tmp_path: Path) -> No
 
 
 def test_a_redis_that_accepts_and_never_answers_is_one_line_after_the_socket_timeout() -> None:
-    """A wedged Redis: the kernel completes the handshake, nothing ever replies (redis-py times out at 5 s)."""
+    """A wedged Redis: the kernel completes the handshake, nothing ever replies (redis-py times out at 5 s).
+
+    The command gives up by itself while the server is still wedged, and says it timed out; how long
+    that takes is printed by ``bench/outage_bench.py``. ``timeout_s`` only turns a hang into a failure.
+    """
+    # Given a listener that accepts connections and never answers
     with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
         url = f"redis://:{PASSWORD}@127.0.0.1:{listener.getsockname()[1]}/1"
-        started = time.monotonic()
+        # When a command needs it
         done = run("failures", env={"CELERY_RESULT_BACKEND": url}, timeout_s=30)
-    assert time.monotonic() - started < 20
+    # Then it exits as unreachable, on one line that names the variable and the time-out
     line = assert_one_line(done, EXIT_UNREACHABLE, "CELERY_RESULT_BACKEND=", f":{MASK}@127.0.0.1:")
     assert "Timeout" in line
 

@@ -1,12 +1,13 @@
 """The producer when the broker is down or hung: it returns, spools, and the spool is delivered later.
 
-The bound on blocking is behaviour (Airflow must not hang), so it is asserted with a generous
-margin (3x the configured 2 s); how fast it returns in practice is the benchmark's business.
+Not blocking Airflow is shown as behaviour: the callback returns while the broker is still down or
+wedged (a hang is caught by the test's time-out) and the trigger is in the spool. How long it waits
+before giving up is printed by ``bench/outage_bench.py``; tests never assert speed.
 """
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,9 @@ from tests.slack_server import SlackServer
 
 pytestmark = pytest.mark.integration
 
-BOUND_S = 3 * 2.0  # INCIDENT_PUBLISH_TIMEOUT_S defaults to 2 s
 
-
-def _timed_callback(context: dict[str, Any]) -> float:
-    started = time.monotonic()
-    trigger_incident_commander(context)  # must not raise
-    return time.monotonic() - started
+def _spooled_tasks(spool_dir: Path) -> list[str]:
+    return [json.loads(path.read_text())["task_id"] for path in spool.pending(spool_dir)]
 
 
 def test_broker_stopped_spools_then_flush_delivers(
@@ -48,10 +45,9 @@ def test_broker_stopped_spools_then_flush_delivers(
     get_settings.cache_clear()
     spool_dir = Path(env["INCIDENT_SPOOL_DIR"])
 
-    elapsed_s = _timed_callback(airflow3_context())
-
-    assert elapsed_s < BOUND_S
-    assert len(spool.pending(spool_dir)) == 1
+    # When a task fails, Then the callback returns without raising and the trigger waits in the spool
+    trigger_incident_commander(airflow3_context())
+    assert _spooled_tasks(spool_dir) == ["fct_orders"]
 
     # When the broker is back and someone runs flush-spool
     stack = make_stack(env)
@@ -79,12 +75,12 @@ def test_broker_hung_spools_and_the_next_successful_call_delivers_it(
     # Given Redis wedged: it accepts connections and answers nothing
     stack.redis.pause()
     try:
-        elapsed_s = _timed_callback(airflow3_context(task_id="fct_orders"))
+        # When a task fails, Then the callback returns while Redis is still wedged, without raising
+        trigger_incident_commander(airflow3_context(task_id="fct_orders"))
     finally:
         stack.redis.resume()
-
-    assert elapsed_s < BOUND_S
-    assert len(spool.pending(spool_dir)) == 1
+    # and the trigger waits in the spool
+    assert _spooled_tasks(spool_dir) == ["fct_orders"]
 
     # When the next failure is reported with the broker healthy again
     trigger_incident_commander(airflow3_context(task_id="orders_daily"))

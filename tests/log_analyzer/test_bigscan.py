@@ -11,6 +11,7 @@ from log_analyzer.catalog import load_catalog
 from log_analyzer.models import LogAnalysis
 from log_analyzer.prefilter import context_only_signatures, gate_literals, required_literals
 from log_analyzer.reader import MAX_LINE_BYTES
+from tests.requirements import require
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LOGS = sorted(
@@ -48,14 +49,20 @@ CONTEXT_ONLY = {
 
 # The big-file path in each build: hyperscan + numpy, hyperscan with bytes.count, pure Python.
 MODES = ["hyperscan+numpy", "hyperscan", "python"]
+INSTALL = "pip install -e . (hyperscan and numpy are dependencies; hyperscan has wheels for x86_64 only)"
+
+
+@pytest.fixture
+def hyperscan() -> None:
+    require(bigscan.hyperscan is not None, "hyperscan (the big-file scan's accelerated path)", INSTALL)
 
 
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param != "python" and bigscan.hyperscan is None:
-        pytest.skip("hyperscan is not installed here")
-    if request.param == "hyperscan+numpy" and bigscan.numpy is None:
-        pytest.skip("numpy is not installed here")
+    if request.param != "python":
+        request.getfixturevalue("hyperscan")
+    if request.param == "hyperscan+numpy":
+        require(bigscan.numpy is not None, "numpy (counts the big-file scan's newlines)", INSTALL)
     if request.param != "hyperscan+numpy":
         monkeypatch.setattr(bigscan, "numpy", None)
     if request.param == "python":
@@ -153,7 +160,7 @@ class _Follow:
             self.open = False
 
 
-@pytest.mark.skipif(bigscan.hyperscan is None, reason="hyperscan is not installed here")
+@pytest.mark.usefixtures("hyperscan")
 @pytest.mark.parametrize("chunk", [4096, 333, 97])
 @pytest.mark.parametrize("numpy", [True, False])
 def test_scan_file_feeds_exactly_what_scan_feeds(
@@ -179,7 +186,7 @@ def test_scan_file_feeds_exactly_what_scan_feeds(
         assert all(lines[n - 1][:MAX_LINE_BYTES] == text for n, text in got.fed)  # numbers are exact
 
 
-@pytest.mark.skipif(bigscan.hyperscan is None, reason="hyperscan is not installed here")
+@pytest.mark.usefixtures("hyperscan")
 def test_scan_file_on_an_empty_file_and_from_an_offset(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_bytes(b"")

@@ -2,7 +2,8 @@
 
 PostgreSQL: a throwaway cluster (initdb/pg_ctl, with pg_stat_statements preloaded) is preferred; when
 it cannot start, a throwaway database on the local server at 127.0.0.1:5432 (user postgres); when
-neither works the PostgreSQL tests fail with the reasons, they are not skipped.
+neither works the PostgreSQL tests fail with the reasons, they are not skipped. The binaries are
+looked for in $PG_BIN, else beside the ``initdb`` on PATH, else in the newest /usr/lib/postgresql/*/bin.
 """
 
 from __future__ import annotations
@@ -22,7 +23,22 @@ from typing import Any
 import psycopg
 import pytest
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path | None:
+    if "PG_BIN" in os.environ:
+        return Path(os.environ["PG_BIN"])
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent  # /usr/local/bin/initdb may link to the real folder
+    debian = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
+    return max(debian, key=lambda p: int(p.parts[-2]), default=None)
+
+
+PG_BIN = _pg_bin()
+INSTALL_PG = (
+    "Install the PostgreSQL server binaries with the pg_stat_statements extension"
+    " (Debian/Ubuntu: apt-get install postgresql), or set PG_BIN to the folder holding initdb and pg_ctl"
+)
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_TIMEOUT_S = 30
 
@@ -32,6 +48,7 @@ class Postgres:
     url: str  # the throwaway database, for the profiler
     statements_available: bool  # pg_stat_statements is preloaded and created
     origin: str  # "throwaway cluster" or "local server"
+    cluster_problem: str = ""  # why the throwaway cluster did not start, when it did not
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, connect_timeout=5, **kwargs)
@@ -49,6 +66,14 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
+def _pg_tool(name: str) -> str:
+    if PG_BIN is None:
+        raise FileNotFoundError(f"no {name}: PG_BIN is unset and there is none on PATH or in /usr/lib/postgresql/*/bin")
+    if not (PG_BIN / name).is_file():
+        raise FileNotFoundError(f"no {name} in PG_BIN={PG_BIN}")
+    return str(PG_BIN / name)
+
+
 def _start_cluster(workdir: Path) -> tuple[str, Path]:
     data, port = workdir / "data", _free_port()
     if os.geteuid() == 0:
@@ -57,7 +82,7 @@ def _start_cluster(workdir: Path) -> tuple[str, Path]:
     subprocess.run(
         _as_postgres_user(
             [
-                str(PG_BIN / "initdb"),
+                _pg_tool("initdb"),
                 "-D",
                 str(data),
                 "-A",
@@ -78,7 +103,7 @@ def _start_cluster(workdir: Path) -> tuple[str, Path]:
     subprocess.run(
         _as_postgres_user(
             [
-                str(PG_BIN / "pg_ctl"),
+                _pg_tool("pg_ctl"),
                 "-D",
                 str(data),
                 "-o",
@@ -98,7 +123,7 @@ def _start_cluster(workdir: Path) -> tuple[str, Path]:
 
 def _stop_cluster(data: Path) -> None:
     subprocess.run(
-        _as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+        _as_postgres_user([_pg_tool("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
         capture_output=True,
         timeout=START_TIMEOUT_S,
         check=False,
@@ -120,7 +145,7 @@ def postgres() -> Iterator[Postgres]:
         admin_url, data = _start_cluster(workdir)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", "") or ""
-        problems.append(f"throwaway cluster with {PG_BIN}: {exc} {detail}".strip())
+        problems.append(f"throwaway cluster: {exc} {detail}".strip())
         admin_url, origin = LOCAL_SERVER, "local server"
     database = f"qp_test_{uuid.uuid4().hex[:10]}"
     try:
@@ -137,7 +162,8 @@ def postgres() -> Iterator[Postgres]:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             statements = True
     try:
-        yield Postgres(url=url, statements_available=statements, origin=origin)
+        cluster_problem = problems[0] if problems else ""
+        yield Postgres(url=url, statements_available=statements, origin=origin, cluster_problem=cluster_problem)
     finally:
         if data is not None:
             _stop_cluster(data)

@@ -208,7 +208,6 @@ def test_cli_reports_a_source_error_without_a_traceback(tmp_path: Path) -> None:
     assert "query history file not found" in result.output
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="the demo sample is written by another helper")
 def test_reads_the_demo_sample() -> None:
     incident_file = SAMPLE.parent / "incident.json"
     trigger = Trigger.model_validate_json(incident_file.read_text())

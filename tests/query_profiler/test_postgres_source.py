@@ -18,7 +18,8 @@ from query_profiler.sources.postgres import PostgresSource
 from shared.contracts import FindingStatus, Incident, Trigger
 from shared.errors import UnsafeQuery
 from shared.settings import Settings
-from tests.query_profiler.conftest import Postgres, dbt_comment
+from tests.query_profiler.conftest import INSTALL_PG, Postgres, dbt_comment
+from tests.requirements import require
 
 pytestmark = pytest.mark.integration
 WAIT_S = 15
@@ -144,8 +145,11 @@ def test_slow_dbt_query_is_reported_with_its_model(postgres: Postgres, source: P
 
 
 def test_pg_stat_statements_reports_mean_and_max_time(postgres: Postgres, source: PostgresSource) -> None:
-    if not postgres.statements_available:
-        pytest.skip(f"pg_stat_statements is not preloaded on the {postgres.origin}")
+    require(
+        postgres.statements_available,
+        "a PostgreSQL with pg_stat_statements preloaded (the throwaway cluster)",
+        f"{postgres.cluster_problem}; the {postgres.origin} does not preload it. {INSTALL_PG}",
+    )
     # Given a dbt-commented statement that completed slowly
     with postgres.connect(autocommit=True) as conn:
         conn.execute(f"{dbt_comment('model.shop.daily_rollup')}\nselect pg_sleep(1.1)")

@@ -23,6 +23,7 @@ from shared.dbt_artifacts import clear_cache, load_manifest, node_name, read_res
 from shared.dbt_manifest_decode import decode
 from shared.errors import SourceError
 from shared.paths import PathRefused
+from tests.requirements import require_module
 
 REPO = Path(__file__).resolve().parents[2]
 OWNERS_TARGET = REPO / "tests" / "fixtures" / "dbt_owners" / "project" / "target"
@@ -294,7 +295,7 @@ def test_neighbours_of_a_versioned_model_by_name(tmp_path: Path) -> None:
 
 def test_the_stdlib_and_msgspec_decoders_build_the_same_index() -> None:
     # msgspec is an optional accelerator: without it the stdlib path must give the same answers
-    pytest.importorskip("msgspec")
+    require_module("msgspec", "pip install -e . (msgspec is a dependency)")
     path = OWNERS_TARGET / "manifest.json"
     raw = path.read_bytes()
     fast, slow = dbt_artifacts._index(path, decode(raw)), dbt_artifacts._index(path, json.loads(raw))
@@ -360,3 +361,42 @@ def test_a_file_that_grew_after_its_size_was_taken_is_read_whole_up_to_the_limit
     assert len(bounded_files.read_at_most(path, limit=2_000, setting="s", instead="i")) == 1_013
     with pytest.raises(ArtifactTooBig, match="over .* MB: not read"):
         bounded_files.read_at_most(path, limit=100, setting="s", instead="i")
+
+
+@pytest.mark.parametrize(
+    ("text", "package", "kind", "short"),
+    [
+        ("model.shop.fct_orders", "shop", "model", "fct_orders"),
+        ("model.shop.fct_orders.v2", "shop", "model", "fct_orders"),
+        ("test.shop.not_null_fct_orders_id.4f2a", "shop", "test", "not_null_fct_orders_id"),
+        ("source.shop.raw.orders", "shop", "source", "orders"),
+        ("raw.raw_orders", None, None, "raw_orders"),  # a source written source_name.table: not an id
+        ("fct_orders", None, None, "fct_orders"),
+        ("nodot", None, None, "nodot"),
+    ],
+)
+def test_the_parts_of_a_unique_id(text: str, package: str | None, kind: str | None, short: str) -> None:
+    assert (dbt_artifacts.package_of(text), dbt_artifacts.resource_type_of(text)) == (package, kind)
+    assert dbt_artifacts.short_name(text) == short
+
+
+def test_a_manifest_with_sections_of_the_wrong_shape_is_read_not_raised(tmp_path: Path) -> None:
+    # Given a manifest whose optional sections are lists where dbt writes objects
+    path = tmp_path / "manifest.json"
+    node = {"name": "fct_orders", "resource_type": "model", "depends_on": {"nodes": []}}
+    path.write_text(
+        json.dumps(
+            {
+                "nodes": {"model.shop.fct_orders": node},
+                "sources": [],
+                "groups": [],
+                "exposures": [],
+                "child_map": [],
+                "parent_map": [],
+            }
+        )
+    )
+    # Then the index has what is usable and nothing of the rest
+    index = load_manifest(path)
+    assert [n.name for n in index.lookup("fct_orders")] == ["fct_orders"]
+    assert index.groups == {} and index.exposures == {} and index.neighbours("fct_orders") == frozenset()
