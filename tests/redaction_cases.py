@@ -271,7 +271,9 @@ SECRET_CASES: list[tuple[str, str, str]] = [
     # ---- JWTs and PEM keys --------------------------------------------------------------------------
     _case(
         "jwt_bare",
-        "Airflow API 401: token {s} expired",
+        # no key name, header or auth scheme near it, so only the JWT rule can catch it (behind
+        # "Bearer", as in jwt_bearer_header, two other rules mask it and a lost JWT rule goes unseen)
+        "Airflow API 401: the JWT {s} has expired",
         "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJ" + _r(120, BASE64URL) + "." + _r(342, BASE64URL),
     ),
     _case(

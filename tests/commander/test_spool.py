@@ -1,16 +1,29 @@
-"""The spool: atomic files, oldest first, sent once, kept when sending fails."""
+"""The spool: atomic files, oldest first, sent once, kept when sending fails.
+
+The files are unit-tested on their own; two flushers at once send to a real Redis broker.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import stat
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from commander import spool
+from commander.producer import flush_spool, publish
+from incident_cli.stack import RedisServer
+from shared.celery_app import COMMANDER_QUEUE
+from shared.contracts import Trigger, dump
+from shared.settings import load_settings
 
 
 def test_flush_sends_in_order_and_deletes(tmp_path: Path) -> None:
@@ -100,3 +113,51 @@ def test_a_failed_send_is_told_apart_from_a_busy_or_unreadable_spool(tmp_path: P
     assert spool.flush(tmp_path, down).send_failed
     (tmp_path / "00000000000000000001-bad.json").write_text("{not json")
     assert not spool.flush(tmp_path, lambda p: None).send_failed
+
+
+# ---- two flushers at once, against a real Redis broker ----------------------------------------
+def _queued_triggers(broker: redis.Redis) -> list[str]:
+    """The task ids of the triggers waiting in the commander queue, in the order a worker would take
+    them (kombu pushes on the left and pops on the right). No worker consumes them here."""
+    task_ids = []
+    for raw in reversed(broker.lrange(COMMANDER_QUEUE, 0, -1)):
+        message = json.loads(raw)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        task_ids.append(args[0]["task_id"])
+    return task_ids
+
+
+def test_two_flushers_at_once_send_each_spooled_trigger_exactly_once(redis_server: RedisServer, tmp_path: Path) -> None:
+    # Given three triggers spooled while the broker was away, and the broker (a real Redis) back
+    url = f"{redis_server.url}/{2 + uuid.uuid4().int % 12}"
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    settings = load_settings(CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, INCIDENT_SPOOL_DIR=str(tmp_path))
+    for task_id in ("stg_orders", "fct_orders", "orders_daily"):
+        trigger = Trigger(dag_id="hourly_marts", task_id=task_id, run_id="scheduled__2026-11-23T03:00:00+00:00")
+        spool.write(dump(trigger), tmp_path)
+    # and a first flusher that is in the middle of sending the oldest one when a second flusher starts
+    sending, second_done = threading.Event(), threading.Event()
+
+    def send_slowly_at_first(payload: dict[str, Any]) -> None:
+        if not sending.is_set():
+            sending.set()
+            second_done.wait(timeout=30)  # the broker is slow to take this one
+        publish(payload, settings=settings)
+
+    results: dict[str, spool.FlushResult] = {}
+    first = threading.Thread(target=lambda: results.update(first=spool.flush(tmp_path, send_slowly_at_first)))
+    first.start()
+    assert sending.wait(timeout=30)
+    # When the second flusher (the producer's, as `incident-commander flush-spool` runs it) runs meanwhile
+    try:
+        results["second"] = flush_spool(settings=settings)
+    finally:
+        second_done.set()
+        first.join(timeout=60)
+    # Then each trigger reached the broker exactly once, in spool order
+    assert _queued_triggers(broker) == ["stg_orders", "fct_orders", "orders_daily"]
+    # the second flusher sent nothing and said why, and the first sent them all and emptied the spool
+    assert results["second"] == spool.FlushResult(sent=0, remaining=3, error="another flush is running")
+    assert results["first"] == spool.FlushResult(sent=3, remaining=0)
+    assert spool.pending(tmp_path) == []

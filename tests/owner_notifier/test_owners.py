@@ -93,6 +93,60 @@ def test_without_a_manifest_the_project_files_answer(
     assert _rows(no_manifest_project, model) == expected
 
 
+def test_without_a_manifest_the_sql_config_owner_outranks_the_schema_yaml_owner(no_manifest_project: Path) -> None:
+    # Given fct_orders declares its owner twice: {{ config(meta={'owner': 'maria@example.com'}) }} in
+    # its SQL, and another owner in a schema YAML entry (and no manifest: a parse-time failure)
+    (no_manifest_project / "models" / "marts" / "orders.yml").write_text(
+        "version: 2\nmodels:\n  - name: fct_orders\n    config:\n      meta:\n        owner: '<@U0YAML>'\n"
+    )
+    # When its owner is resolved from the project's files
+    resolution = resolve_owner(open_project(no_manifest_project, owners_file=OWNERS_FILE), "fct_orders")
+    # Then the SQL config() answers, as dbt itself resolves it ("an in-file config() block -->
+    # properties defined in a .yml file --> config defined in the project file"), and says so
+    assert [(d.owner, d.source, d.evidence) for d in resolution.declared] == [
+        ("maria@example.com", "model_sql", "models/marts/fct_orders.sql:config(meta).owner")
+    ]
+    assert "models/marts/orders.yml" in resolution.looked_in  # the YAML was read, and outranked
+
+
+# model -> (files written into the manifest-less copy, dbt_project.yml appended to; the owner
+# declared in the more specific place, its source and evidence)
+DECLARED_TWICE = {
+    "schema_yaml_config_meta_over_its_meta": (
+        "orphan_model",
+        {
+            "models/misc/orphan.yml": "version: 2\nmodels:\n  - name: orphan_model\n"
+            "    meta: {owner: old@example.com}\n    config:\n      meta: {owner: new@example.com}\n"
+        },
+        ("new@example.com", "schema_yaml", "models/misc/orphan.yml:models[0].config.meta.owner"),
+    ),
+    "schema_yaml_over_dbt_project_yml": (
+        "fin_ledger",
+        {"models/finance/schema.yml": "version: 2\nmodels:\n  - name: fin_ledger\n    meta: {owner: '<@U0LEDGER>'}\n"},
+        ("<@U0LEDGER>", "schema_yaml", "models/finance/schema.yml:models[0].meta.owner"),
+    ),
+    "dbt_project_yml_over_the_groups_owner": (
+        "pay_settlements",
+        {"dbt_project.yml": "    grouped:\n      +meta:\n        owner: settlements-team\n"},
+        ("settlements-team", "dbt_project_yml", "dbt_project.yml:models.dbt_owners.grouped.+meta.owner"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("model", "files", "expected"), DECLARED_TWICE.values(), ids=DECLARED_TWICE.keys())
+def test_without_a_manifest_an_owner_declared_twice_comes_from_the_more_specific_place(
+    no_manifest_project: Path, model: str, files: dict[str, str], expected: tuple[str, str, str]
+) -> None:
+    # Given the model's owner declared in a second, more specific place
+    for relative, text in files.items():
+        with (no_manifest_project / relative).open("a" if relative == "dbt_project.yml" else "w") as fh:
+            fh.write(text)
+    # When it is resolved without a manifest
+    resolution = resolve_owner(open_project(no_manifest_project, owners_file=OWNERS_FILE), model)
+    # Then the more specific place answers, alone
+    assert [(d.owner, d.source, d.evidence) for d in resolution.declared] == [expected]
+
+
 def test_missing_manifest_is_reported_in_looked_in(no_manifest_project: Path) -> None:
     resolution = resolve_owner(open_project(no_manifest_project), "orphan_model")
     assert "target/manifest.json (not found)" in resolution.looked_in

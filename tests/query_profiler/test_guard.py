@@ -73,9 +73,9 @@ def test_admits_read_only_statements(sql: str, dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize(("sql", "reason"), REJECTED)
 def test_rejects_with_the_reason(sql: str, reason: str, dialect: str) -> None:
-    with pytest.raises(UnsafeQuery, match=None) as caught:
+    with pytest.raises(UnsafeQuery) as caught:
         ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
-    assert reason.lower() in str(caught.value).lower() or "cannot be parsed" in str(caught.value)
+    assert reason.lower() in str(caught.value).lower()
 
 
 def test_data_modifying_cte_is_named_as_such() -> None:
@@ -88,13 +88,13 @@ def test_a_model_name_with_a_quote_is_a_bound_value_not_sql() -> None:
     hostile = "fct_orders'); DROP TABLE orders; --"
     sql = "SELECT query FROM pg_stat_activity WHERE query ILIKE :pattern"
     assert ensure_read_only(sql, dialect="postgres") == sql
-    with pytest.raises(UnsafeQuery):
+    with pytest.raises(UnsafeQuery, match="more than one statement"):
         ensure_read_only(f"SELECT query FROM pg_stat_activity WHERE query ILIKE '%{hostile}%'", dialect="postgres")
 
 
 @pytest.mark.parametrize("sql", [ACTIVITY_SQL, EXTENSION_SQL, STATEMENTS_SQL])
 def test_every_postgres_statement_passes(sql: str) -> None:
-    ensure_read_only(sql, dialect="postgres")
+    assert ensure_read_only(sql, dialect="postgres") == sql
 
 
 # --- functions: an allow-list, not a deny-list ------------------------------------------------------
@@ -192,10 +192,23 @@ def test_a_function_not_on_the_allow_list_is_rejected_by_name(sql: str, function
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_set_config_stays_rejected_the_mutation_a_past_audit_saw_survive(dialect: str) -> None:
-    assert "set_config" not in ALLOWED_FUNCTIONS
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT set_config('default_transaction_read_only', 'off', false)",
+        "SELECT pg_catalog.set_config('transaction_read_only', 'off', true)",
+        "SELECT SET_CONFIG('statement_timeout', '0', false)",
+        "SELECT current_setting('search_path'), set_config('search_path', 'evil', false)",
+        "WITH s AS (SELECT set_config('role', 'admin', true) AS v) SELECT v FROM s",
+    ],
+)
+def test_set_config_is_refused_because_it_writes_the_setting_that_current_setting_only_reads(
+    sql: str, dialect: str
+) -> None:
+    # Given a statement that calls set_config, however spelt or wherever it hides (it could make a
+    # READ ONLY session writable), even next to current_setting, its admitted reading twin
+    # Then the guard refuses it by name
     with pytest.raises(UnsafeQuery, match=r"function set_config\(\) is not on the read-only allow-list"):
-        sql = "SELECT set_config('default_transaction_read_only', 'off', false)"
         ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
 
 
@@ -251,7 +264,7 @@ def test_every_allowed_name_is_admitted_however_sqlglot_types_it(name: str, dial
             sqlglot.parse_one(sql, read=dialect)
         except SqlglotError:
             continue
-        ensure_read_only(sql, dialect=dialect)  # type: ignore[arg-type]
+        assert ensure_read_only(sql, dialect=dialect) == sql  # type: ignore[arg-type]
         admitted += 1
     assert admitted, f"no call of {name} parses in {dialect}"
 

@@ -160,6 +160,29 @@ def test_every_secret_shape_is_masked_when_each_line_is_redacted_on_its_own(text
     assert secret not in "\n".join(redact(line) for line in text.split("\n"))
 
 
+# ---- JWTs: caught by their shape alone ---------------------------------------------------------------
+JWT = next(secret for name, _, secret in SECRET_CASES if name == "jwt_bare")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        next(text for name, text, _ in SECRET_CASES if name == "jwt_bare").replace(JWT, "{s}"),
+        '{"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": "{s}"}',
+        "Set-Cookie: session={s}; Path=/; HttpOnly",
+        "302 Found: https://airflow.example.com/login/callback#id={s}",
+    ],
+    ids=["table_case", "jwt_bearer_grant", "cookie", "url_fragment"],
+)
+def test_a_jwt_is_masked_by_the_jwt_rule_alone_with_no_secret_word_near_it(template: str) -> None:
+    # Given a JWT with no key name, header or auth scheme that another rule could key on
+    text = template.replace("{s}", JWT)
+    # Then the JWT rule is the one rule that matches: the case pins that rule, not a neighbour's
+    assert [rule.name for rule in RULES if rule.pattern.search(text)] == ["jwt"]
+    # and all three parts of the token become the mask, the text around it kept
+    assert redact(text) == template.replace("{s}", MASK)
+
+
 # ---- hints are an optimisation only ----------------------------------------------------------------
 def _redact_running_every_rule(text: str) -> str:
     for rule in RULES:

@@ -25,6 +25,8 @@ from shared.contracts import (
     OwnerFinding,
     QueryFinding,
     Report,
+    Specialist,
+    unavailable,
 )
 from shared.slack_format import (
     MARKER,
@@ -135,6 +137,24 @@ def test_degraded_report_says_so_and_names_the_missing_specialist() -> None:
     assert "degraded" in blocks[0]["text"]["text"] and "[degraded]" in text
     context = blocks[-1]["elements"]
     assert any("query profiler (timed out after 20 s)" in e["text"] for e in context)
+
+
+def test_an_unavailable_specialists_reason_is_escaped_in_the_report() -> None:
+    # Given a specialist unavailable for a reason that holds Slack markup (exception text is untrusted)
+    reason = "worker lost: <!channel> <@U123> *urgent* & see <https://evil|click>"
+    report = cases.degraded_report().model_copy(
+        update={"findings": (cases.log_finding(), unavailable(Specialist.QUERY_PROFILER, reason, elapsed_ms=20_000.0))}
+    )
+    # When the report is rendered
+    text, blocks = report_blocks(report)
+    # Then the reason is shown in the context line as text: escaped, its delimiters swapped for look-alikes
+    [line] = [e["text"] for e in blocks[-1]["elements"] if e["text"].startswith(":warning: unavailable:")]
+    assert line == (
+        ":warning: unavailable: query profiler (worker lost: &lt;!channel&gt; &lt;@U123&gt; "
+        "\u2217urgent\u2217 &amp; see &lt;https://evil|click&gt;)"
+    )
+    # and nothing in the whole message is live markup but the owner's validated mention
+    assert [m for t in [text, *block_texts(blocks)] for m in raw_markup(t)] == ["<@U0MARIA>"]
 
 
 def test_hostile_text_is_escaped_everywhere_but_our_own_mentions_are_not() -> None:
