@@ -259,7 +259,7 @@ def _row(target: Target, work: Path, module: str, picked: dict[str, str]) -> Row
         if not key.startswith(prefixes):
             continue
         status = status_by_exit_code[code]
-        if status == "survived" and any(fnmatch.fnmatchcase(key, k) for k in equivalent):
+        if status in ("survived", "no tests") and any(fnmatch.fnmatchcase(key, k) for k in equivalent):
             status = "equivalent"
         elif status in ("survived", "no tests"):
             survivors.append(f"{key} ({status})" if status != "survived" else key)
