@@ -17,6 +17,7 @@ from celery import Celery, Signature, Task, chord
 
 from commander.delivery import sync_top_message
 from commander.incidents import (
+    Finished,
     findings_from_results,
     finish_incident,
     missing_as_unavailable,
@@ -138,72 +139,23 @@ def schedule_delivery(app: Celery, incident_id: str, *, runtime: Runtime, countd
 
 
 def register_commander(app: Celery) -> None:
-    """Register the commander's tasks on ``app``."""
+    """Register the commander's tasks on ``app``: each one line over a plain function below."""
 
     @app.task(name=TaskName.TRIAGE.value, bind=True, **RETRY_OPTIONS)
     def triage(self: Task, trigger: dict[str, Any]) -> dict[str, Any]:
-        runtime = get_runtime()
-        try:
-            parsed = parse_trigger(trigger)
-        except InvalidTrigger as exc:
-            runtime.store.record_failure(what="invalid trigger", reason=str(exc), payload=trigger)
-            log.error("%s", exc)
-            return {"status": "rejected", "reason": str(exc)}
-        opened = open_incident(parsed, runtime=runtime, task_id=self.request.id)
-        if opened.incident is None:
-            return {"status": "duplicate", "incident_id": opened.duplicate_of}
-        incident = opened.incident
-        incident_id = incident.incident_id
-        bind_incident(incident_id)  # this task's log lines carry the id from here on
-        if opened.undelivered:
-            schedule_delivery(app, incident_id, runtime=runtime)
-        if runtime.store.get_field(incident_id, "dispatched") is None:
-            dispatch_specialists(app, incident, deadline_s=runtime.settings.report_deadline_s, runtime=runtime)
-            # Marked only once sent: a retry after a failed send sends again (replies, pings
-            # and the report are once-only or updates, so a second chord cannot double-post).
-            runtime.store.set_field(incident_id, "dispatched", self.request.id)
-            log.info("%s opened for %s; specialists dispatched", incident_id, parsed.dedup_key)
-        return {"status": "opened", "incident_id": incident_id}
+        return run_triage(app, trigger, task_id=self.request.id, runtime=get_runtime())
 
     @app.task(name=TaskName.COMPOSE_REPORT.value, bind=True, **RETRY_OPTIONS)
     def compose_report(self: Task, results: list[Any], *, incident_id: str) -> dict[str, Any]:
-        runtime = get_runtime()
-        found = findings_from_results(results)
-        finished = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"), runtime=runtime)
-        assert finished is not None
-        return _after_finish(app, incident_id, finished, runtime=runtime)
+        return run_compose_report(app, results, incident_id, runtime=get_runtime())
 
     @app.task(name=TaskName.REPORT_CHORD_FAILURE.value, bind=True, **RETRY_OPTIONS)
     def report_chord_failure(self: Task, incident_id: str) -> dict[str, Any]:
-        runtime = get_runtime()
-        found = runtime.store.findings(incident_id)
-        reason = "no result: its worker died or was killed (retried, then gave up)"
-        finished = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
-        assert finished is not None
-        log.warning("%s reported degraded after a chord failure", incident_id)
-        return _after_finish(app, incident_id, finished, runtime=runtime)
+        return run_chord_failure(app, incident_id, runtime=get_runtime())
 
     @app.task(name=TaskName.FINALIZE_OVERDUE.value, bind=True, **RETRY_OPTIONS)
     def finalize_overdue(self: Task, incident_id: str, rearms: int = 0) -> dict[str, Any]:
-        runtime = get_runtime()
-        deadline_s = runtime.settings.report_deadline_s
-        remaining_s = _deadline_remaining_s(incident_id, deadline_s, runtime=runtime)
-        if remaining_s > 0.5 and rearms < MAX_DEADLINE_REARMS:
-            # Fired early (this worker's wall clock is ahead of Redis's): wait for the real deadline.
-            app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id, rearms + 1), countdown=remaining_s)
-            log.warning("%s: deadline fired %.1f s early by Redis's clock; re-armed", incident_id, remaining_s)
-            return {"status": "re-armed", "incident_id": incident_id, "remaining_s": round(remaining_s, 3)}
-        reason = f"no result within {deadline_s:g} s"
-        finished = finish_incident(
-            incident_id,
-            missing_as_unavailable(runtime.store.findings(incident_id), reason),
-            runtime=runtime,
-            unless_reported=True,
-        )
-        if finished is None:
-            return {"status": "already reported", "incident_id": incident_id}
-        log.warning("%s reported at its deadline", incident_id)
-        return _after_finish(app, incident_id, finished, runtime=runtime)
+        return run_deadline(app, incident_id, rearms, runtime=get_runtime())
 
     @app.task(
         name=TaskName.DELIVER.value,
@@ -212,6 +164,71 @@ def register_commander(app: Celery) -> None:
     )
     def deliver(self: Task, incident_id: str) -> dict[str, Any]:
         return run_delivery(incident_id, runtime=get_runtime())
+
+
+def run_triage(app: Celery, trigger: dict[str, Any], *, task_id: str, runtime: Runtime) -> dict[str, Any]:
+    """``triage``: claim the failure, show the opening message, dispatch the specialists once."""
+    try:
+        parsed = parse_trigger(trigger)
+    except InvalidTrigger as exc:
+        runtime.store.record_failure(what="invalid trigger", reason=str(exc), payload=trigger)
+        log.error("%s", exc)
+        return {"status": "rejected", "reason": str(exc)}
+    opened = open_incident(parsed, runtime=runtime, task_id=task_id)
+    if opened.incident is None:
+        return {"status": "duplicate", "incident_id": opened.duplicate_of}
+    incident = opened.incident
+    incident_id = incident.incident_id
+    bind_incident(incident_id)  # this task's log lines carry the id from here on
+    if opened.undelivered:
+        schedule_delivery(app, incident_id, runtime=runtime)
+    if runtime.store.get_field(incident_id, "dispatched") is None:
+        dispatch_specialists(app, incident, deadline_s=runtime.settings.report_deadline_s, runtime=runtime)
+        # Marked only once sent: a retry after a failed send sends again (replies, pings
+        # and the report are once-only or updates, so a second chord cannot double-post).
+        runtime.store.set_field(incident_id, "dispatched", task_id)
+        log.info("%s opened for %s; specialists dispatched", incident_id, parsed.dedup_key)
+    return {"status": "opened", "incident_id": incident_id}
+
+
+def run_compose_report(app: Celery, results: list[Any], incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
+    """``compose_report`` (the chord's callback): the report from every specialist's finding."""
+    found = findings_from_results(results)
+    finished = finish_incident(incident_id, missing_as_unavailable(found, "returned no finding"), runtime=runtime)
+    assert finished is not None  # only the deadline asks unless_reported
+    return _after_finish(app, incident_id, finished, runtime=runtime)
+
+
+def run_chord_failure(app: Celery, incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
+    """``report_chord_failure`` (the chord's errback): a member died for good; report what was recorded."""
+    found = runtime.store.findings(incident_id)
+    reason = "no result: its worker died or was killed (retried, then gave up)"
+    finished = finish_incident(incident_id, missing_as_unavailable(found, reason), runtime=runtime)
+    assert finished is not None  # only the deadline asks unless_reported
+    log.warning("%s reported degraded after a chord failure", incident_id)
+    return _after_finish(app, incident_id, finished, runtime=runtime)
+
+
+def run_deadline(app: Celery, incident_id: str, rearms: int = 0, *, runtime: Runtime) -> dict[str, Any]:
+    """``finalize_overdue``: at the deadline (Redis's clock), report with what arrived, unless reported."""
+    deadline_s = runtime.settings.report_deadline_s
+    remaining_s = _deadline_remaining_s(incident_id, deadline_s, runtime=runtime)
+    if remaining_s > 0.5 and rearms < MAX_DEADLINE_REARMS:
+        # Fired early (this worker's wall clock is ahead of Redis's): wait for the real deadline.
+        app.send_task(TaskName.FINALIZE_OVERDUE.value, args=(incident_id, rearms + 1), countdown=remaining_s)
+        log.warning("%s: deadline fired %.1f s early by Redis's clock; re-armed", incident_id, remaining_s)
+        return {"status": "re-armed", "incident_id": incident_id, "remaining_s": round(remaining_s, 3)}
+    reason = f"no result within {deadline_s:g} s"
+    finished = finish_incident(
+        incident_id,
+        missing_as_unavailable(runtime.store.findings(incident_id), reason),
+        runtime=runtime,
+        unless_reported=True,
+    )
+    if finished is None:
+        return {"status": "already reported", "incident_id": incident_id}
+    log.warning("%s reported at its deadline", incident_id)
+    return _after_finish(app, incident_id, finished, runtime=runtime)
 
 
 def run_delivery(incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
@@ -247,7 +264,7 @@ def retry_delivery(task: CommanderTask, incident_id: str, exc: Exception, *, run
     raise task.retry(exc=exc, countdown=countdown_s) from exc
 
 
-def _after_finish(app: Celery, incident_id: str, finished: Any, *, runtime: Runtime) -> dict[str, Any]:
+def _after_finish(app: Celery, incident_id: str, finished: Finished, *, runtime: Runtime) -> dict[str, Any]:
     if finished.undelivered:
         schedule_delivery(app, incident_id, runtime=runtime)
     status = finished.report.status.value if not finished.undelivered else f"{finished.report.status.value}, queued"

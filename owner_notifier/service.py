@@ -30,7 +30,7 @@ from shared.contracts import (
 from shared.errors import IncidentCommanderError
 from shared.ports import IncidentSink, UserDirectory
 from shared.settings import Settings
-from shared.slack_format import escape
+from shared.slack_format import untrusted_prose
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,12 @@ def _ping(incident: Incident, sink: IncidentSink, once: Callable[[str], bool], s
         for entry in ping.entries:
             entry.update(pinged=True, note=entry["note"] or "already pinged by an earlier run of this incident")
         return
-    failure = f" failed ({escape(ping.failure)})" if ping.failure else " failed"
+    # Everything but the validated mention is untrusted prose: redacted, unable to format or mention.
+    failure = f" failed ({untrusted_prose(ping.failure)})" if ping.failure else " failed"
+    where = untrusted_prose(f"{incident.trigger.dag_id}.{incident.trigger.task_id}")
     text = (
-        f"{slack} you are the declared owner of {escape(', '.join(ping.models))}, which{failure} "
-        f"in incident {incident.incident_id} ({incident.trigger.dag_id}.{incident.trigger.task_id}). "
-        "Triage is in this thread."
+        f"{slack} you are the declared owner of {untrusted_prose(', '.join(ping.models))}, which{failure} "
+        f"in incident {incident.incident_id} ({where}). Triage is in this thread."
     )
     try:
         sink.post(

@@ -45,6 +45,10 @@ _AIRFLOW_ID = re.compile(r"^(?!\.+\Z)[\w.\-]{1,250}\Z")
 # Run ids: Airflow's allowed_run_id_pattern default is ^[A-Za-z0-9_.~:+-]+$; deployments may widen
 # it, so we accept any printable text except what could leave a folder: a path separator, a
 # control character, or a run id made only of dots.
+# An incident id: INC-<day>-<sequence>, e.g. INC-20261130-0001.
+INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{4,}$")  # use fullmatch: "$" alone allows a final newline
+# A specialist's name, which is also its queue and its package.
+SPECIALIST_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _UNSAFE_RUN_ID = re.compile(r"[/\\\x00-\x1f\x7f]|^\.+\Z")
 
 
@@ -117,7 +121,7 @@ class Incident(_Frozen):
     """A trigger that the commander has claimed and opened in Slack."""
 
     schema_version: Literal[1] = 1
-    incident_id: str = Field(pattern=r"^INC-\d{8}-\d{4,}$")
+    incident_id: str = Field(pattern=INCIDENT_ID.pattern)
     trigger: Trigger
     channel: str
     thread_ts: str | None = None  # the opening message's ts: replies go under it, the report replaces it
@@ -325,7 +329,7 @@ class OwnerFinding(_FindingBase):
 class OtherFinding(_FindingBase):
     """A specialist added to the registry (``shared.specialists``) without a details model of its own."""
 
-    specialist: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    specialist: str = Field(pattern=SPECIALIST_NAME.pattern)
     details: dict[str, JsonValue] = Field(default_factory=dict)
 
     @field_validator("specialist")
@@ -425,10 +429,6 @@ class Report(_Frozen):
     @classmethod
     def _known_version(cls, data: Any) -> Any:
         return _readable_version(data, "report")
-
-    def finding(self, kind: type[F]) -> F | None:
-        """This report's finding of ``kind`` (``OwnerFinding``, ...), or None."""
-        return next((f for f in self.findings if isinstance(f, kind)), None)
 
     @property
     def mentions(self) -> tuple[str, ...]:

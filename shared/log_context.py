@@ -10,13 +10,13 @@ there is none), so no log call has to pass it with ``extra=``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from shared.contracts import INCIDENT_ID
+
 NO_INCIDENT = "-"
-_INCIDENT_ID = re.compile(r"INC-\d{8}-\d{4,}")  # shared.contracts.Incident.incident_id, matched whole
 
 _current: ContextVar[str | None] = ContextVar("incident_id", default=None)
 
@@ -24,7 +24,7 @@ _current: ContextVar[str | None] = ContextVar("incident_id", default=None)
 def bind_incident(incident_id: str | None) -> None:
     """Tag the log lines of the running task with ``incident_id`` until it ends (None, or anything
     that is not an incident id, untags them)."""
-    _current.set(incident_id if isinstance(incident_id, str) and _INCIDENT_ID.fullmatch(incident_id) else None)
+    _current.set(incident_id if isinstance(incident_id, str) and INCIDENT_ID.fullmatch(incident_id) else None)
 
 
 def current_incident() -> str | None:
@@ -41,7 +41,7 @@ def incident_id_of(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None)
         first = args[0]
         candidates.append(first.get("incident_id") if isinstance(first, Mapping) else first)
     for candidate in candidates:
-        if isinstance(candidate, str) and _INCIDENT_ID.fullmatch(candidate):
+        if isinstance(candidate, str) and INCIDENT_ID.fullmatch(candidate):
             return candidate
     return None
 

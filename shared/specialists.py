@@ -18,15 +18,12 @@ docker-compose.yml (``tests/shared/test_specialists.py`` checks that the compose
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from shared.contracts import Specialist
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from shared.contracts import SPECIALIST_NAME, Specialist
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +37,7 @@ class SpecialistSpec:
     failure: str = "failed"
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not SPECIALIST_NAME.fullmatch(self.name):
             raise ValueError(f"specialist name {self.name!r}: lowercase letters, digits and '_' only")
         if not self.task.startswith(f"pic.{self.name}."):
             raise ValueError(f"specialist {self.name}: its task must be named pic.{self.name}.<verb>")
@@ -82,9 +79,6 @@ class Registry:
 
     def __iter__(self) -> Iterator[SpecialistSpec]:
         return iter(self._specs)
-
-    def __len__(self) -> int:
-        return len(self._specs)
 
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self._specs)

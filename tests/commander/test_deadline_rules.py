@@ -9,10 +9,8 @@ import base64
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,30 +26,13 @@ from commander.incidents import (
     open_incident,
 )
 from commander.tasks import _after_finish, _deadline_remaining_s, dispatch_specialists
-from incident_cli.stack import RedisServer
 from shared.celery_app import TaskName, make_app
 from shared.contracts import FindingStatus, Specialist, Trigger, dump, parse_finding
 from shared.errors import InvalidTrigger
-from shared.runtime import Runtime, build_runtime
-from shared.settings import load_settings
+from shared.runtime import Runtime
 from shared.specialists import SPECIALISTS
 from tests.slack import cases
 from tests.slack_server import SlackServer
-
-
-@pytest.fixture
-def runtime(redis_server: RedisServer, slack_api: SlackServer, tmp_path: Path) -> Iterator[Runtime]:
-    url = f"{redis_server.url}/{2 + uuid.uuid4().int % 12}"
-    redis.Redis.from_url(url).flushdb()
-    settings = load_settings(
-        CELERY_BROKER_URL=url,
-        CELERY_RESULT_BACKEND=url,
-        SLACK_BOT_TOKEN=slack_api.token,
-        SLACK_API_URL=slack_api.base_url,
-        INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl"),
-        SLACK_TIMEOUT_S="1",
-    )
-    yield build_runtime(settings)
 
 
 @pytest.fixture

@@ -6,39 +6,16 @@ Real parts: a throwaway Redis and the slack-sdk client against the Slack-compati
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 
 from commander.delivery import sync_top_message
 from commander.incidents import finish_incident, open_incident, parse_trigger
-from incident_cli.stack import RedisServer
 from shared.contracts import AnyFinding, FindingStatus, LogFinding, Specialist, Trigger
 from shared.errors import InvalidTrigger, SlackRetryable
 from shared.incident_store import IncidentStore
-from shared.runtime import Runtime, build_runtime
-from shared.settings import load_settings
+from shared.runtime import Runtime
 from tests.slack_server import SlackServer
-
-
-@pytest.fixture
-def runtime(redis_server: RedisServer, slack_api: SlackServer, tmp_path: Path) -> Iterator[Runtime]:
-    db = 2 + uuid.uuid4().int % 12  # tests share the session's Redis; each gets a clean database
-    url = f"{redis_server.url}/{db}"
-    redis.Redis.from_url(url).flushdb()
-    settings = load_settings(
-        CELERY_BROKER_URL=f"{redis_server.url}/0",
-        CELERY_RESULT_BACKEND=url,
-        SLACK_BOT_TOKEN=slack_api.token,
-        SLACK_API_URL=slack_api.base_url,
-        INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl"),
-        SLACK_TIMEOUT_S="1",
-    )
-    yield build_runtime(settings)
-
 
 TRIGGER = Trigger(
     dag_id="hourly_marts", task_id="dbt_build_marts", run_id="scheduled__2026-11-23T03:00:00+00:00", model="fct_orders"
