@@ -202,7 +202,10 @@ def _from_files(project_dir: Path, model: str, looked_in: list[str]) -> tuple[li
     for source, evidence, meta in candidates:
         hit = owners_in_meta(meta)
         if hit:
-            return [Declared(v, source, f"{evidence}.{hit[0]}") for v in hit[1]], found.group
+            key, values = hit
+            if source == "dbt_project_yml":  # merged across folders: cite the folder that set this key
+                evidence = found.folder_meta_where.get(key, evidence)
+            return [Declared(v, source, f"{evidence}.{key}") for v in values], found.group
     if found.group_owner and found.group:
         path, owner = found.group_owner
         declared = _group_owners(owner, found.group, path)

@@ -33,6 +33,7 @@ class FileDeclarations:
     sql_meta: tuple[str, dict[str, Any]] | None = None  # (path, meta)
     yaml_meta: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (path, key, meta)
     folder_meta: tuple[str, dict[str, Any]] | None = None  # (dbt_project.yml key path, meta)
+    folder_meta_where: dict[str, str] = field(default_factory=dict)  # meta key -> the folder that set it
     group: str | None = None
     group_owner: tuple[str, dict[str, Any]] | None = None  # (path, owner)
     looked_in: list[str] = field(default_factory=list)
@@ -59,7 +60,7 @@ def read_declarations(project_dir: Path, model: str) -> FileDeclarations:
         if meta:
             found.sql_meta = (_rel(sql_path, project_dir), meta)
         folder = sql_path.parent.relative_to(project_dir).parts[1:]  # drop the model-path itself
-        found.folder_meta, found.group = _folder_config(project, folder)
+        found.folder_meta, found.folder_meta_where, found.group = _folder_config(project, folder)
     groups: dict[str, tuple[str, dict[str, Any]]] = {}
     for path, real in _schema_files(project_dir, model_paths, found.looked_in):
         _scan_schema_file(path, real, project_dir, model, found, groups)
@@ -121,8 +122,10 @@ def _find_sql(project_dir: Path, model_paths: list[str], model: str, looked_in: 
 
 def _folder_config(
     project: dict[str, Any], folder: tuple[str, ...]
-) -> tuple[tuple[str, dict[str, Any]] | None, str | None]:
-    """Folder-level ``+meta`` and ``+group`` from ``dbt_project.yml``, as dbt resolves them.
+) -> tuple[tuple[str, dict[str, Any]] | None, dict[str, str], str | None]:
+    """Folder-level ``+meta`` and ``+group`` from ``dbt_project.yml``, as dbt resolves them, with the
+    folder each meta key was set in (a parent's ``owner`` and a subfolder's ``owners`` both survive
+    the merge, and each is cited where it was written).
 
     ``+meta`` dicts merge key by key, the deepest folder winning; ``+group`` is replaced.
     """
@@ -130,7 +133,8 @@ def _folder_config(
     name = project.get("name")
     level = models.get(name) if isinstance(models, dict) and isinstance(name, str) else None
     merged: dict[str, Any] = {}
-    where = owner_where = f"models.{name}"
+    set_in: dict[str, str] = {}
+    where = meta_where = f"models.{name}"
     group: str | None = None
     for part in (None, *folder):
         if part is not None:
@@ -138,13 +142,15 @@ def _folder_config(
             where += f".{part}"
         if not isinstance(level, dict):
             break
-        meta = level.get("+meta", level.get("meta"))
+        spelt = "+meta" if "+meta" in level else "meta"
+        meta = level.get(spelt)
         if isinstance(meta, dict):
             merged.update(meta)
-            owner_where = where if {"owner", "owners"} & meta.keys() else owner_where
+            set_in.update((key, f"dbt_project.yml:{where}.{spelt}") for key in meta if isinstance(key, str))
+            meta_where = f"{where}.{spelt}"
         found_group = level.get("+group", level.get("group"))
         group = found_group if isinstance(found_group, str) else group
-    return ((f"dbt_project.yml:{owner_where}.+meta", merged) if merged else None), group
+    return ((f"dbt_project.yml:{meta_where}", merged) if merged else None), set_in, group
 
 
 def _schema_files(project_dir: Path, model_paths: list[str], looked_in: list[str]) -> Iterator[tuple[Path, Path]]:

@@ -34,6 +34,7 @@ parameters, so a hostile model name never reaches the text checked here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal, cast
 
 import sqlglot
@@ -353,7 +354,7 @@ def ensure_read_only(sql: str, *, dialect: Dialect) -> str:
         _check_command(statement, dialect)
     else:
         _check_root(statement)
-        _check_tree(statement)
+        _check_tree(statement, dialect)
         _check_quoted_calls(text, dialect)
     return sql
 
@@ -411,17 +412,23 @@ def _strip_explain_options(rest: str) -> str:
     return rest
 
 
-def _check_tree(statement: exp.Expression) -> None:
+def _check_tree(statement: exp.Expression, dialect: Dialect) -> None:
     for node in statement.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             what = "SELECT ... INTO" if isinstance(node, exp.Into) else node.key.upper()
             where = " inside a CTE" if node.find_ancestor(exp.CTE) else ""
             raise UnsafeQuery(f"{what}{where} writes or changes state")
         if isinstance(node, exp.Func) and not isinstance(node, _SYNTAX_NODES):
-            _check_function(node)
+            _check_function(node, dialect)
 
 
-def _check_function(node: exp.Func) -> None:
+def _fold(dialect: Dialect) -> Callable[[str], str]:
+    """How the server folds an unquoted name: PostgreSQL to lower case, Snowflake to upper case. A quoted
+    name is kept as written, so it names the built-in only when it is already spelt that way."""
+    return str.lower if dialect == "postgres" else str.upper
+
+
+def _check_function(node: exp.Func, dialect: Dialect) -> None:
     if isinstance(node, exp.Anonymous):  # unknown to sqlglot: the name as written (quotes removed)
         name = str(node.name).lower()
         admitted = name in _ADMITTED_NAMES
@@ -431,7 +438,11 @@ def _check_function(node: exp.Func) -> None:
         admitted = not _ADMITTED_NAMES.isdisjoint(names)
     if not admitted:
         raise UnsafeQuery(f"function {name or node.sql()[:60]}() is not on the read-only allow-list")
-    qualifier = _qualifier(node)
+    qualifier, quoted = _qualifier(node)
+    if qualifier is not None and quoted and qualifier != _fold(dialect)(qualifier):
+        raise UnsafeQuery(
+            f'quoted schema name "{qualifier}" is case-sensitive: not {qualifier.lower()}, maybe a user schema'
+        )
     if qualifier is not None and qualifier.lower() not in _ADMITTED_QUALIFIERS:
         raise UnsafeQuery(
             f"function {qualifier}.{name}() is called through schema {qualifier}: "
@@ -444,7 +455,7 @@ def _check_quoted_calls(text: str, dialect: Dialect) -> None:
     parses as exp.Lower, but PostgreSQL looks for a function named LOWER, which only a user can have
     created. A quoted call of an admitted name must be spelt as the server folds it (PostgreSQL lower
     case, Snowflake upper case); other quoted names already failed the allow-list by name."""
-    fold = str.lower if dialect == "postgres" else str.upper
+    fold = _fold(dialect)
     tokens = SqlglotDialect.get_or_raise(dialect).tokenize(text)
     for token, following in zip(tokens, tokens[1:], strict=False):
         if token.token_type is not TokenType.IDENTIFIER or following.token_type is not TokenType.L_PAREN:
@@ -457,12 +468,20 @@ def _check_quoted_calls(text: str, dialect: Dialect) -> None:
             )
 
 
-def _qualifier(node: exp.Func) -> str | None:
-    """The schema a call names, if any: ``s.f(x)`` is Dot(s, f); ``FROM s.f(x)`` is Table(f, db=s)."""
+def _qualifier(node: exp.Func) -> tuple[str | None, bool]:
+    """The schema a call names, if any, and whether any part of it was quoted: ``s.f(x)`` is Dot(s, f);
+    ``FROM s.f(x)`` is Table(f, db=s)."""
     parent = node.parent
     if isinstance(parent, exp.Dot) and node.arg_key == "expression":
-        return parent.this.name if isinstance(parent.this, exp.Identifier) else parent.this.sql()
+        this = parent.this
+        if isinstance(this, exp.Identifier):
+            return this.name, bool(this.args.get("quoted"))
+        if isinstance(this, exp.Column) and isinstance(this.this, exp.Identifier) and not this.table:
+            return this.name, bool(this.this.args.get("quoted"))
+        return this.sql(), '"' in this.sql()
     if isinstance(parent, exp.Table) and node.arg_key == "this":
-        parts = [p.name for p in (parent.args.get("catalog"), parent.args.get("db")) if isinstance(p, exp.Expression)]
-        return ".".join(parts) if parts else None
-    return None
+        parts = [p for p in (parent.args.get("catalog"), parent.args.get("db")) if isinstance(p, exp.Identifier)]
+        if not parts:
+            return None, False
+        return ".".join(p.name for p in parts), any(p.args.get("quoted") for p in parts)
+    return None, False

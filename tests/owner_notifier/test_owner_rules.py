@@ -202,7 +202,17 @@ def test_the_folder_owner_is_named_by_the_deepest_folder_that_declares_one(tmp_p
     yml = "name: p\nmodels:\n  p:\n    +meta: {tier: 1}\n    sub:\n      meta: {owners: [b@x.com]}\n"
     project = _files_project(tmp_path / "2", {"dbt_project.yml": yml, "models/sub/m.sql": "select 1"})
     assert resolve_owner(project, "m").declared == (
-        Declared("b@x.com", "dbt_project_yml", "dbt_project.yml:models.p.sub.+meta.owners"),
+        Declared("b@x.com", "dbt_project_yml", "dbt_project.yml:models.p.sub.meta.owners"),
+    )
+
+
+def test_a_folder_owner_is_cited_in_the_folder_that_set_it_when_folders_merge(tmp_path: Path) -> None:
+    # dbt merges +meta key by key: the parent's `owner` survives beside the subfolder's `owners`. The owner
+    # read (owner before owners) must be cited where it was written, not in the deepest folder with a meta.
+    yml = "name: p\nmodels:\n  p:\n    +meta: {owner: a@x.com}\n    sub:\n      +meta: {owners: [b@x.com]}\n"
+    project = _files_project(tmp_path, {"dbt_project.yml": yml, "models/sub/m.sql": "select 1"})
+    assert resolve_owner(project, "m").declared == (
+        Declared("a@x.com", "dbt_project_yml", "dbt_project.yml:models.p.+meta.owner"),
     )
 
 

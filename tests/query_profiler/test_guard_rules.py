@@ -65,3 +65,33 @@ def test_only_show_and_explain_pass_as_commands_however_plain_their_arguments(sq
     keyword = sql.split()[0]
     with pytest.raises(UnsafeQuery, match=f"^{keyword} is not a read-only statement$"):
         ensure_read_only(sql, dialect="postgres")
+
+
+# A quoted schema name is case-sensitive: "PG_CATALOG" is another schema, which anybody may create and fill
+# with a function called lower(). Only the spelling the server folds to names the built-in schema.
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ('SELECT "PG_CATALOG".lower(x) FROM t', "postgres"),
+        ('SELECT "Information_Schema".lower(x) FROM t', "postgres"),
+        ('SELECT * FROM "PG_CATALOG".generate_series(1, 3)', "postgres"),
+        ('SELECT "information_schema".lower(x) FROM t', "snowflake"),
+    ],
+)
+def test_a_quoted_schema_names_the_built_in_one_only_when_spelt_as_the_server_folds_it(
+    sql: str, dialect: Dialect
+) -> None:
+    with pytest.raises(UnsafeQuery, match=r'^quoted schema name "[A-Za-z_]+" is case-sensitive'):
+        ensure_read_only(sql, dialect=dialect)
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SELECT PG_CATALOG.lower(x) FROM t", "postgres"),  # unquoted: folded, so it is pg_catalog
+        ('SELECT * FROM "pg_catalog".generate_series(1, 3)', "postgres"),
+        ('SELECT "INFORMATION_SCHEMA".lower(x) FROM t', "snowflake"),
+    ],
+)
+def test_an_unquoted_or_folded_schema_name_is_the_built_in_one(sql: str, dialect: Dialect) -> None:
+    assert ensure_read_only(sql, dialect=dialect) == sql
