@@ -42,16 +42,23 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared commander incident_cli log_analyzer query_profiler owner_notifier
 
-# docker-compose.yml is valid with FLOWER_BASIC_AUTH set, and refuses to run Flower without it.
-# Hermetic: the example env file, and an empty --env-file in place of a local .env.
+# docker-compose.yml is valid with FLOWER_BASIC_AUTH and the pipeline's host folders set, mounts nothing
+# from samples/, and refuses to start without each of FLOWER_BASIC_AUTH, DBT_PROJECT_HOST_DIR and
+# AIRFLOW_LOGS_HOST_DIR. Hermetic: the example env file, and an empty --env-file in place of a local .env.
 COMPOSE_CHECK ?= docker-compose
 compose-check:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && touch "$$tmp/empty.env" && \
 	export INCIDENT_COMMANDER_ENV_FILE=incident-commander.env.example && \
-	FLOWER_BASIC_AUTH=compose-check:not-a-real-password $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet && \
-	! env -u FLOWER_BASIC_AUTH $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet 2>"$$tmp/err" && \
-	grep -q 'set FLOWER_BASIC_AUTH' "$$tmp/err" && \
-	echo "compose-check: valid, and refuses to start without FLOWER_BASIC_AUTH" || \
+	export FLOWER_BASIC_AUTH=compose-check:not-a-real-password DBT_PROJECT_HOST_DIR="$$tmp/dbt" \
+		AIRFLOW_LOGS_HOST_DIR="$$tmp/airflow-logs" && \
+	$(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config > "$$tmp/config" && \
+	! grep -n 'samples/' "$$tmp/config" && \
+	for var in FLOWER_BASIC_AUTH DBT_PROJECT_HOST_DIR AIRFLOW_LOGS_HOST_DIR; do \
+		! env -u $$var $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet 2>"$$tmp/err" && \
+		grep -q "set $$var" "$$tmp/err" || { echo "compose-check: FAILED: starts without $$var" >&2; exit 1; }; \
+	done && \
+	echo "compose-check: valid, mounts nothing from samples/, and refuses to start without" \
+		"FLOWER_BASIC_AUTH, DBT_PROJECT_HOST_DIR or AIRFLOW_LOGS_HOST_DIR" || \
 	{ echo "compose-check: FAILED" >&2; cat "$$tmp/err" >&2 2>/dev/null; exit 1; }
 
 clean:

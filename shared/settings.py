@@ -23,7 +23,8 @@ PUBLISHED_FLOWER_CREDENTIALS = frozenset({"admin:change-me", "admin:admin", "flo
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # env_ignore_empty: `NAME=` in an env file means "not set", never Path(".") or an empty token.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     # Celery and Redis. None means "not configured": the CLI's demo/up start an embedded Redis.
     broker_url: str | None = Field(default=None, alias="CELERY_BROKER_URL")
