@@ -5,14 +5,16 @@ Contexts differ by version and level, so every read is defensive:
 - a task-level callback has ``exception``; a DAG-level one has ``reason`` instead, and on
   Airflow 2 its ``ti`` can be the wrong task (the last of the run), so the failed task
   instances are taken from the dag run when it can list them;
-- a task killed by SIGKILL fires only the DAG-level callback.
+- a task killed by SIGKILL fires only the DAG-level callback;
+- the try's window (``start_date``/``end_date``) and the task's ``owner`` come from the task
+  instance (and its task); a value that cannot be read is left out, never guessed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.contracts import Trigger, TriggerSource
@@ -57,6 +59,7 @@ def triggers_from_context(
         task_id = _str(_attr(ti, "task_id")) or _str(_attr(context.get("task"), "task_id"))
         if not (dag_id and task_id and run_id):
             continue
+        started_at, ended_at = _window(ti)
         try:
             triggers.append(
                 Trigger(
@@ -71,11 +74,37 @@ def triggers_from_context(
                     model=(model or _param_model(context) or "")[:250] or None,
                     context=ti_note[:2_000] if ti_note else None,
                     source=TriggerSource.AIRFLOW,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    task_owner=_owner(ti, context, task_id),
                 )
             )
         except ValueError:  # one odd task instance must not cost the others their triage
             log.exception("incident commander: skipped a task instance that makes no valid trigger")
     return triggers
+
+
+def _window(ti: Any) -> tuple[datetime | None, datetime | None]:
+    """This try's start and end (TaskInstance.start_date / end_date; Airflow 2 and 3 both set them
+    before the failure callback runs). A pair out of order is dropped rather than lose the trigger."""
+    started, ended = _date(_attr(ti, "start_date")), _date(_attr(ti, "end_date"))
+    if started is not None and ended is not None and _utc(ended) < _utc(started):
+        return None, None
+    return started, ended
+
+
+def _owner(ti: Any, context: Mapping[str, Any], task_id: str) -> str | None:
+    """The task's ``owner`` argument: the task instance's own task, else the context's task when it
+    is the same task (a DAG-level callback's ``task`` can be another one)."""
+    task = _attr(ti, "task")
+    if task is None and _str(_attr(context.get("task"), "task_id")) == task_id:
+        task = context.get("task")
+    owner = _str(_attr(task, "owner")).strip()
+    return owner[:250] or None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _failed_instances(dag_run: Any) -> list[Any]:

@@ -12,6 +12,9 @@ import typer
 
 from incident_cli.app import EXIT_FAILED, EXIT_UNREACHABLE, app, command_settings, console, err, short_reason
 
+# ISO 8601 as Airflow prints it: 2026-11-23T03:01:48.483905+00:00, 2026-11-23T03:01:48Z, no zone = UTC
+_TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]
+
 
 @app.command()
 def trigger(
@@ -30,6 +33,26 @@ def trigger(
         ),
     ] = None,
     exception: Annotated[str | None, typer.Option(help="The exception text, if you have it.")] = None,
+    started_at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="When the failed try started (ISO 8601, UTC if no zone). With it, dbt artifacts written during "
+            "the try count as its evidence; without it, only those whose invocation id is in the task log.",
+            formats=_TIME_FORMATS,
+            metavar="ISO-TIME",
+        ),
+    ] = None,
+    ended_at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="When the failed try ended (ISO 8601; default: now).",
+            formats=_TIME_FORMATS,
+            metavar="ISO-TIME",
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="The Airflow task's owner argument (for a task that is not a dbt node).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the report and print it.")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 120.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
@@ -51,6 +74,9 @@ def trigger(
             log_location=str(log.resolve()) if log else None,
             exception=clean(exception, 4_000),
             source=TriggerSource.CLI,
+            started_at=started_at,
+            ended_at=ended_at,
+            task_owner=owner,
         )
     except ValueError as exc:
         err.print(f"[red]bad trigger:[/red] {exc}")

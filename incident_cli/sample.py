@@ -37,6 +37,8 @@ def sample_trigger(sample: Path = DEFAULT_SAMPLE, *, run_suffix: str = "") -> Tr
             "exception",
             "context",
             "failed_at",
+            "started_at",
+            "ended_at",
             "logical_date",
         )
         if spec.get(k) is not None

@@ -4,8 +4,10 @@ Nothing a trigger names is opened outside its root: a local ``log_location`` mus
 ``AIRFLOW_LOG_FOLDER`` (or ``DBT_PROJECT_DIR/logs``); an http(s) ``log_location`` (Airflow's
 log_url) is never fetched as given, the log is read through ``AIRFLOW_API_URL`` instead; any other
 URL is refused. dbt's ``target/run_results.json``, ``logs/dbt.log`` and ``dbt_project.yml`` must
-resolve inside ``DBT_PROJECT_DIR``. Whatever was not used, and why, is one line each in
-``details.not_used`` (and in the summary when nothing could be read).
+resolve inside ``DBT_PROJECT_DIR``, and the first two are used only when ``shared.provenance``
+ties them to this try (an invocation id in this try's log, or written inside its window).
+Whatever was not used, and why, is one line each in ``details.not_used`` (and in the summary when
+nothing could be read).
 """
 
 from __future__ import annotations
@@ -13,72 +15,29 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from log_analyzer.analyzer import analyze_log
 from log_analyzer.models import LogAnalysis
-from log_analyzer.sources import (
+from shared.contracts import FindingStatus, Incident, LogDetails, LogFinding
+from shared.dbt_artifacts import read_results
+from shared.errors import IncidentCommanderError, SourceError
+from shared.paths import PathRefused, inside
+from shared.provenance import TaskLogDbt, TryWindow, dbt_log_invocation, judge_artifact
+from shared.redact import clean, one_line
+from shared.settings import Settings
+from shared.task_log import (
     AirflowApiSource,
     AirflowFolderSource,
     FileSource,
     LogSource,
     TextSource,
-    log_location_url_scheme,
-    shorten,
-    trigger_log_path,
+    task_log_sources,
 )
-from shared.contracts import FindingStatus, Incident, LogDetails, LogFinding
-from shared.errors import IncidentCommanderError
-from shared.paths import PathRefused, inside
-from shared.redact import clean, one_line
-from shared.settings import Settings
 
 _WRAPPER_STEPS = frozenset({"airflow.bash_nonzero", "airflow.return_code", "airflow.subprocess_error"})
 _NOTE_CHARS = 500
-
-
-def plan_sources(incident: Incident, settings: Settings) -> tuple[list[LogSource], list[str]]:
-    """The task-log sources worth trying, best first, and one line per location that will not be used."""
-    t = incident.trigger
-    out: list[LogSource] = []
-    not_used: list[str] = []
-    loc = t.log_location
-    api = _api(settings, t) if settings.airflow_api_url else None
-    if loc:
-        if log_location_url_scheme(loc) in ("http", "https"):
-            if api is None:  # never fetched as given (SSRF): only the configured API is asked
-                not_used.append(
-                    f"log_location: {shorten(loc)} not fetched: a URL is never fetched as given, and "
-                    "AIRFLOW_API_URL is not set to read the log through the Airflow API"
-                )
-        else:
-            try:
-                out.append(trigger_log_path(loc, _log_roots(settings)))
-            except PathRefused as exc:
-                not_used.append(f"log_location: {exc}")
-    if settings.airflow_log_folder:
-        out.append(AirflowFolderSource(settings.airflow_log_folder, t))
-    if api is not None:
-        out.append(api)
-    return out, not_used
-
-
-def _log_roots(settings: Settings) -> list[tuple[Path, str]]:
-    """The folders a trigger's log_location may point into."""
-    roots: list[tuple[Path, str]] = []
-    if settings.airflow_log_folder:
-        roots.append((settings.airflow_log_folder, "AIRFLOW_LOG_FOLDER"))
-    if settings.dbt_project_dir:
-        roots.append((settings.dbt_project_dir / "logs", "DBT_PROJECT_DIR/logs"))
-    return roots
-
-
-def _api(settings: Settings, trigger) -> AirflowApiSource:  # type: ignore[no-untyped-def]
-    token = settings.airflow_api_token.get_secret_value() if settings.airflow_api_token else None
-    password = settings.airflow_api_password.get_secret_value() if settings.airflow_api_password else None
-    return AirflowApiSource(
-        str(settings.airflow_api_url), trigger, token=token, user=settings.airflow_api_user, password=password
-    )
 
 
 def analyze_incident(incident: Incident, settings: Settings) -> LogFinding:
@@ -124,9 +83,13 @@ def _notes(not_used: Sequence[str]) -> tuple[str, ...]:
 
 
 def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None, list[str], list[str]]:
-    """(analysis or None, why each source failed, what was not used and why)."""
+    """(analysis or None, why each source failed, what was not used and why).
+
+    This try's own task log wins over every other source. dbt's artifacts in DBT_PROJECT_DIR are
+    used only when ``shared.provenance`` ties them to this try; otherwise the finding says why not.
+    """
     t = incident.trigger
-    sources, not_used = plan_sources(incident, settings)
+    sources, not_used = task_log_sources(t, settings)
     project_dir = settings.dbt_project_dir
     run_results = _dbt_file(project_dir, "target/run_results.json", not_used)
     dbt_log = _dbt_file(project_dir, "logs/dbt.log", not_used)
@@ -138,6 +101,8 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
         project_dir = None  # the project's name would come from a file outside the project
     reasons: list[str] = []
     result: LogAnalysis | None = None
+    task_log = TaskLogDbt.unread()
+    dbt = _Dbt(None, None)
     for source in sources:
         try:
             located = source.resolve()
@@ -148,24 +113,87 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
             reasons.append(str(exc))
             continue
         try:
+            task_log = TaskLogDbt.of_file(located) if isinstance(located, Path) else TaskLogDbt.of_text(located)
+            dbt = _belonging(run_results, dbt_log, TryWindow.of(t), task_log, not_used)
             result = analyze_log(
-                located, run_results=run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id
+                located, run_results=dbt.run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id
             )
         finally:
             if isinstance(source, AirflowApiSource) and isinstance(located, Path):
                 located.unlink(missing_ok=True)
         break
+    if not task_log.read:
+        dbt = _belonging(run_results, dbt_log, TryWindow.of(t), task_log, not_used)
     weak = result is None or not result.failed or result.step in _WRAPPER_STEPS or result.error_class == "unknown"
-    if weak and (run_results or dbt_log):
-        dbt = analyze_log(dbt_log, run_results=run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id)
-        if dbt.failed or result is None:
-            result = dbt
+    if dbt.run_results or dbt.log_lines:
+        from_dbt = analyze_log(
+            dbt.log_lines, run_results=dbt.run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id
+        )
+        if weak and (from_dbt.failed or result is None):
+            result = from_dbt
+        elif result is not None and from_dbt.failed_node and result.failed_node not in (None, from_dbt.failed_node):
+            not_used.append(
+                f"dbt artifacts name {from_dbt.failed_node} as the failed node, this try's log names "
+                f"{result.failed_node}: the task log is used"
+            )
     if result is None and t.exception:
         result = analyze_log(
             TextSource(t.exception).resolve(), model=t.model, dbt_project_dir=project_dir, task=t.task_id
         )
         result = dataclasses.replace(result, source="trigger.exception")
     return result, reasons, not_used
+
+
+@dataclass(frozen=True, slots=True)
+class _Dbt:
+    """The dbt artifacts that belong to this try (None: not there, or not this try's)."""
+
+    run_results: Path | None
+    log_lines: list[str] | None
+
+
+def _belonging(
+    run_results: Path | None, dbt_log: Path | None, window: TryWindow, task_log: TaskLogDbt, not_used: list[str]
+) -> _Dbt:
+    """The artifacts ``shared.provenance`` ties to this try; one line in ``not_used`` for each that is not."""
+    used_results: Path | None = None
+    ids = set(task_log.invocation_ids)
+    if run_results is not None:
+        try:
+            meta = read_results(run_results, root=None)  # already resolved inside DBT_PROJECT_DIR
+        except (SourceError, OSError) as exc:
+            not_used.append(f"target/run_results.json: unusable ({exc.__class__.__name__}: {exc})")
+        else:
+            verdict = judge_artifact(
+                "target/run_results.json",
+                generated_at=meta.generated_at,
+                invocation_id=meta.invocation_id,
+                window=window,
+                task_log=task_log,
+                failed_nodes=[r.unique_id for r in meta.failed],
+            )
+            if verdict.used:
+                used_results = run_results
+                ids.update([meta.invocation_id.lower()] if meta.invocation_id else [])
+            else:
+                not_used.append(verdict.reason)
+    lines: list[str] | None = None
+    if dbt_log is not None:
+        if task_log.read and not task_log.ran_dbt:
+            not_used.append("logs/dbt.log: this try's log shows no dbt invocation: not used")
+        elif ids:
+            with dbt_log.open(encoding="utf-8", errors="replace") as handle:
+                kept, found = dbt_log_invocation(handle, invocation_ids=frozenset(ids))
+            if found:
+                lines = kept
+            else:
+                not_used.append(f"logs/dbt.log: holds no invocation {', '.join(sorted(ids)[:3])} of this try: not used")
+        else:
+            not_used.append(
+                "logs/dbt.log: no dbt invocation id ties any of its runs to this try (its headers give a time "
+                "of day without a date): not used"
+            )
+    return _Dbt(used_results, lines)
 
 
 def _dbt_file(project_dir: Path | None, relative: str, not_used: list[str]) -> Path | None:

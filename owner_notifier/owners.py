@@ -46,10 +46,11 @@ class Resolution:
     unique_id: str | None
     declared: tuple[Declared, ...]
     looked_in: tuple[str, ...]
+    kind: str = "model"  # "task" for an Airflow task that is not a dbt node
 
     @property
     def no_owner_sentence(self) -> str:
-        return f"no owner declared for model {self.model} (looked in: {', '.join(self.looked_in)})"
+        return f"no owner declared for {self.kind} {self.model} (looked in: {', '.join(self.looked_in)})"
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Project:
     manifest_label: str
     teams: dict[str, Any] = field(default_factory=dict)
     looked_in: list[str] = field(default_factory=list)  # problems met while opening (reported once)
+    task_rules: Any = None  # OWNERS_FILE ``tasks:`` as loaded (owner_notifier.task_owners reads it)
 
 
 def open_project(
@@ -92,8 +94,10 @@ def open_project(
         if problem or not isinstance(data, dict):
             project.looked_in.append(f"OWNERS_FILE {owners_file} ({problem or 'not a mapping'})")
         else:
-            teams: dict[str, Any] = data["teams"] if isinstance(data.get("teams"), dict) else data
+            rest = {k: v for k, v in data.items() if k != "tasks"}
+            teams: dict[str, Any] = data["teams"] if isinstance(data.get("teams"), dict) else rest
             project.teams = {str(k): v for k, v in teams.items()}
+            project.task_rules = data.get("tasks")
     return project
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from owner_notifier.mentions import Mention, resolve_mention
 from owner_notifier.owners import Declared, Project, Resolution, open_project, resolve_owner
-from owner_notifier.targets import FailedTarget, find_targets
+from owner_notifier.targets import FailedTarget, failure_class, find_targets
+from owner_notifier.task_owners import task_owners, task_rules
 from shared.contracts import (
     Downstream,
     Evidence,
@@ -26,11 +27,14 @@ from shared.contracts import (
     OwnerDetails,
     OwnerEntry,
     OwnerFinding,
+    Trigger,
 )
 from shared.errors import IncidentCommanderError
 from shared.ports import IncidentSink, UserDirectory
+from shared.provenance import TaskLogDbt
 from shared.settings import Settings
 from shared.slack_format import untrusted_prose
+from shared.task_log import dbt_in_task_log
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +60,15 @@ def notify_owners(
 
     ``once(key)`` must return True only the first time it sees ``key`` (Redis ``SET NX`` in production).
     """
-    project_dir = settings.dbt_project_dir
-    if project_dir is None:
-        return _unavailable("no dbt project configured (DBT_PROJECT_DIR is not set)")
-    if not project_dir.is_dir():
-        return _unavailable(f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
-    project = open_project(project_dir, owners_file=settings.owners_file)
-    if (nothing_to_read := _nothing_to_read(project_dir, project)) is not None:
-        return _unavailable(nothing_to_read)
-    targets, targets_looked_in = find_targets(incident.trigger, project, target_dir=project_dir / "target")
-    if not targets:
-        return OwnerFinding(
-            status=FindingStatus.EMPTY,
-            summary=f"no failed dbt node found for task {incident.trigger.task_id} "
-            f"(looked in: {', '.join([*targets_looked_in, *project.looked_in])})"[:1_000],
-            details=OwnerDetails(targets_looked_in=tuple(targets_looked_in)),
-        )
+    trigger = incident.trigger
+    task_log, log_problems = dbt_in_task_log(trigger, settings)
+    try:
+        project, targets, targets_looked_in = _dbt_targets(trigger, settings, task_log)
+    except _Unavailable as exc:
+        return OwnerFinding(status=FindingStatus.UNAVAILABLE, summary=str(exc)[:1_000])
+    targets_looked_in += log_problems
+    if not targets:  # not a dbt failure of this try: the task's own owner, or nobody
+        return _task_owner_finding(incident, project, targets_looked_in, sink=sink, directory=directory, once=once)
     owners: list[dict[str, Any]] = []
     evidence: list[Evidence] = []
     pings: dict[str, _Ping] = {}
@@ -101,6 +98,76 @@ def notify_owners(
     for slack, ping in pings.items():
         _ping(incident, sink, once, slack, ping)
     return _finding(targets, owners, evidence, project, targets_looked_in)
+
+
+class _Unavailable(Exception):
+    """The dbt project cannot be read although this failure needs it (a broken DBT_PROJECT_DIR, or the
+    trigger names a model and no project is configured): the finding is ``unavailable``, never a guess."""
+
+
+def _dbt_targets(
+    trigger: Trigger, settings: Settings, task_log: TaskLogDbt
+) -> tuple[Project, list[FailedTarget], list[str]]:
+    """The dbt project (possibly none), this try's failed dbt nodes, and where they were looked for."""
+    project_dir = settings.dbt_project_dir
+    if project_dir is None:
+        if trigger.model:
+            raise _Unavailable("no dbt project configured (DBT_PROJECT_DIR is not set)")
+        return open_project(None, owners_file=settings.owners_file), [], ["DBT_PROJECT_DIR (not set)"]
+    if not project_dir.is_dir():
+        raise _Unavailable(f"DBT_PROJECT_DIR {project_dir} is not a readable directory")
+    project = open_project(project_dir, owners_file=settings.owners_file)
+    if (nothing_to_read := _nothing_to_read(project_dir, project)) is not None:
+        raise _Unavailable(nothing_to_read)
+    targets, looked_in = find_targets(trigger, project, target_dir=project_dir / "target", task_log=task_log)
+    return project, targets, looked_in
+
+
+def _task_owner_finding(
+    incident: Incident,
+    project: Project,
+    targets_looked_in: list[str],
+    *,
+    sink: IncidentSink,
+    directory: UserDirectory,
+    once: Callable[[str], bool],
+) -> OwnerFinding:
+    """No dbt node of this try failed: the Airflow task's owner (OWNERS_FILE rules, then its ``owner``)."""
+    trigger = incident.trigger
+    rules, problems = task_rules(project.task_rules)
+    declared, looked_in = task_owners(trigger, rules)
+    task = f"{trigger.dag_id}.{trigger.task_id}"
+    target = FailedTarget(task, None, "task", (), failure_class(trigger.exception), "task_id")
+    resolution = Resolution(
+        model=task,
+        unique_id=None,
+        declared=tuple(declared),
+        looked_in=tuple([*project.looked_in, *problems, *looked_in]),
+        kind="task",
+    )
+    owners: list[dict[str, Any]] = []
+    evidence: list[Evidence] = []
+    pings: dict[str, _Ping] = {}
+    if not declared:
+        owners.append(_entry(target, resolution, None, None))
+    for one in declared:
+        mention = resolve_mention(one.owner, directory=directory, teams=project.teams, team_keys=one.team_keys)
+        entry = _entry(target, resolution, one, mention)
+        owners.append(entry)
+        evidence.append(Evidence(source=one.evidence[:500], text=f"{task}: owner {one.owner!r}"[:2_000]))
+        if mention.slack:
+            ping = pings.setdefault(mention.slack, _Ping(models=[task], failure=target.failure_class))
+            ping.entries.append(entry)
+    for slack, ping in pings.items():
+        _ping(incident, sink, once, slack, ping)
+    details = OwnerDetails(owners=tuple(OwnerEntry(**o) for o in owners), targets_looked_in=tuple(targets_looked_in))
+    no_node = f"no failed dbt node found for task {trigger.task_id} (looked in: {', '.join(targets_looked_in)})"
+    return OwnerFinding(
+        status=FindingStatus.OK if declared else FindingStatus.EMPTY,
+        summary=_summary([line.plain() for line in details.lines()] + list(details.no_owner) + [no_node]),
+        details=details,
+        evidence=tuple(evidence[:50]),
+    )
 
 
 def _nothing_to_read(project_dir: Path, project: Project) -> str | None:
@@ -201,10 +268,6 @@ def _summary(parts: list[str], limit: int = 1_000) -> str:
         if len(text) <= limit:
             return text
     return parts[0][: limit - 1] + "…" if parts else ""
-
-
-def _unavailable(reason: str) -> OwnerFinding:
-    return OwnerFinding(status=FindingStatus.UNAVAILABLE, summary=reason[:1_000])
 
 
 def _downstream(targets: list[FailedTarget], project: Project) -> Downstream:

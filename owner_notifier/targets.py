@@ -4,6 +4,11 @@ In order: the model named in the trigger; else the failed nodes in ``target/run_
 (status error, fail or runtime error), else stale sources in ``target/sources.json`` (freshness);
 else a manifest node whose name matches the Airflow task id. A failing test answers to the owner
 of the node it tests (``attached_node``, else its ``depends_on``); a source, to the source's owner.
+
+The artifacts are this try's only when ``shared.provenance`` says so (an invocation id in this
+try's log, or written inside its window); a try whose log shows no dbt invocation gets no dbt node
+at all, and the task id is matched to a node only when this try's log shows that it ran dbt.
+Each artifact not used is one line in ``looked_in``, with why.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from shared.contracts import FoundBy, Trigger
 from shared.dbt_artifacts import OWNED_PREFIXES, ManifestIndex, NodeResult, node_name, read_results, resource_type_of
 from shared.errors import SourceError
 from shared.paths import PathRefused
+from shared.provenance import TaskLogDbt, TryWindow, judge_artifact
 
 _MAX_TARGETS = 20
 _DBT_ERROR = re.compile(r"\b((?:Database|Runtime|Compilation|Dependency|Parsing|Binder|Catalog|Conversion) Error)\b")
@@ -37,28 +43,40 @@ class FailedTarget:
 
 
 def find_targets(
-    trigger: Trigger, project: Project, *, target_dir: Path | None
+    trigger: Trigger, project: Project, *, target_dir: Path | None, task_log: TaskLogDbt
 ) -> tuple[list[FailedTarget], list[str]]:
-    """The failed nodes for ``trigger``, and the places looked in."""
+    """The failed nodes for ``trigger``, and the places looked in (with why an artifact was not used).
+
+    ``task_log`` is what this try's own log says about dbt (``TaskLogDbt.unread()`` if it was not read).
+    """
     manifest = project.manifest
     hint = failure_class(trigger.exception)
     if trigger.model:
         return [_target(manifest, trigger.model, hint, "trigger.model")], ["trigger.model"]
     looked_in = ["trigger.model (not set)"]
+    if task_log.read and not task_log.ran_dbt:
+        looked_in.append("this try's log shows no dbt invocation: no dbt node is its failure")
+        return [], looked_in
     root = project.project_dir or target_dir  # artifacts (and any symlink among them) stay inside the project
     artifacts: tuple[FoundBy, ...] = ("run_results.json", "sources.json")
+    window = TryWindow.of(trigger)
     for artifact in artifacts:
         if target_dir is None or root is None:
             break
-        failed = _failed_in(target_dir / artifact, looked_in, root)
+        failed = _failed_in(target_dir / artifact, looked_in, root, window, task_log)
         if failed:
             targets = [_target(manifest, r.unique_id, _class_of(r) or hint, artifact) for r in failed]
             return targets[:_MAX_TARGETS], looked_in
-    if manifest is not None:
+    if manifest is not None and task_log.ran_dbt:
         looked_in.append(f"manifest node named like task {trigger.task_id}")
         for name in _task_names(trigger.task_id):
             if manifest.lookup(name):
                 return [_target(manifest, name, hint, "task_id")], looked_in
+    elif manifest is not None:
+        looked_in.append(
+            f"manifest node named like task {trigger.task_id}: not looked for (this try's log was not read, "
+            "so it is not known to have run dbt)"
+        )
     return [], looked_in
 
 
@@ -84,7 +102,9 @@ def _class_of(result: NodeResult) -> str | None:
     return failure_class(result.message) or (f"dbt {result.status}" if result.status else None)
 
 
-def _failed_in(path: Path, looked_in: list[str], root: Path) -> tuple[NodeResult, ...]:
+def _failed_in(
+    path: Path, looked_in: list[str], root: Path, window: TryWindow, task_log: TaskLogDbt
+) -> tuple[NodeResult, ...]:
     try:
         results = read_results(path, root=root)
     except PathRefused as exc:
@@ -95,6 +115,17 @@ def _failed_in(path: Path, looked_in: list[str], root: Path) -> tuple[NodeResult
         return ()
     except (SourceError, OSError) as exc:
         looked_in.append(f"target/{path.name} (unusable: {exc.__class__.__name__})")
+        return ()
+    verdict = judge_artifact(
+        f"target/{path.name}",
+        generated_at=results.generated_at,
+        invocation_id=results.invocation_id,
+        window=window,
+        task_log=task_log,
+        failed_nodes=[r.unique_id for r in results.failed],
+    )
+    if not verdict.used:
+        looked_in.append(verdict.reason)
         return ()
     looked_in.append(f"target/{path.name}")
     return results.failed

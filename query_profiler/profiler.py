@@ -17,7 +17,7 @@ from query_profiler.diagnosis import diagnose, duration, has_signal
 from query_profiler.lineage import related_models as manifest_neighbours
 from query_profiler.records import QueryProfile, QueryRecord, QueryStatus
 from query_profiler.sources import QueryHistorySource, make_source
-from shared.contracts import Evidence, FindingStatus, Incident, QueryDetails, QueryFinding
+from shared.contracts import Evidence, FindingStatus, Incident, QueryDetails, QueryFinding, Trigger
 from shared.errors import IncidentCommanderError
 from shared.redact import clean
 from shared.settings import Settings
@@ -28,6 +28,9 @@ SLOW_QUERY_MS = 1_000  # a query that succeeded faster than this, with no other 
 # still running (or queued) just after the failure are part of the story.
 INCIDENT_LOOKBACK = timedelta(hours=2)
 INCIDENT_LOOKAHEAD = timedelta(minutes=5)
+# When the trigger carries this try's start, the window is the try itself: queries from before it
+# belong to other runs. A minute's slack covers the warehouse's clock against Airflow's.
+TRY_CLOCK_SLACK = timedelta(minutes=1)
 # Shares of the specialist's soft time limit: driver time-outs fire first, the deadline is the backstop.
 CONNECT_TIMEOUT_SHARE, CONNECT_TIMEOUT_MAX_S = 0.25, 5.0
 STATEMENT_TIMEOUT_SHARE, STATEMENT_TIMEOUT_MAX_S = 0.5, 10.0
@@ -125,6 +128,16 @@ def to_profile(record: QueryRecord, model: str) -> QueryProfile:
     )
 
 
+def incident_window(trigger: Trigger) -> tuple[datetime, datetime]:
+    """The queries that may explain this try: from its start (else two hours before the failure) to a
+    few minutes after it ended (queries still running, or queued, belong to the story)."""
+    ended = trigger.ended_at or trigger.failed_at
+    ended = ended if ended.tzinfo else ended.replace(tzinfo=UTC)
+    if trigger.started_at is not None:
+        return trigger.started_at - TRY_CLOCK_SLACK, ended + INCIDENT_LOOKAHEAD
+    return ended - INCIDENT_LOOKBACK, ended + INCIDENT_LOOKAHEAD
+
+
 def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
     """The query_profiler specialist's finding for ``incident``.
 
@@ -135,8 +148,7 @@ def profile_incident(incident: Incident, settings: Settings) -> QueryFinding:
     if settings.warehouse_url is None:
         return QueryFinding(status=FindingStatus.EMPTY, summary=NO_WAREHOUSE)
     trigger = incident.trigger
-    failed_at = trigger.failed_at if trigger.failed_at.tzinfo else trigger.failed_at.replace(tzinfo=UTC)
-    start, end = failed_at - INCIDENT_LOOKBACK, failed_at + INCIDENT_LOOKAHEAD
+    start, end = incident_window(trigger)
     budget_s = settings.specialist_soft_time_limit_s
     url = settings.warehouse_url.get_secret_value()
     notes: list[str] = []  # why the manifest was not used, when it is there (too big, not JSON)

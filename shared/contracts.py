@@ -81,9 +81,13 @@ class FindingStatus(StrEnum):
 
 
 class Trigger(_Frozen):
-    """A failed Airflow task (or a manual CLI trigger) asking for triage."""
+    """A failed Airflow task (or a manual CLI trigger) asking for triage.
 
-    schema_version: Literal[1] = 1
+    Version 2 added the try's window (``started_at``, ``ended_at``) and the task's ``task_owner``;
+    a version-1 trigger (an older producer) is read as one without them.
+    """
+
+    schema_version: Literal[1, 2] = 2
     dag_id: str
     task_id: str
     run_id: str = Field(min_length=1, max_length=250)
@@ -96,6 +100,25 @@ class Trigger(_Frozen):
     context: Redacted | None = Field(default=None, max_length=2_000)  # free text from whoever triggered it
     source: TriggerSource = TriggerSource.AIRFLOW
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # This try's window (the task instance's start_date / end_date): a dbt artifact is evidence for
+    # this failure only when it was written inside it (shared.provenance). None: not known.
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    # The Airflow task's ``owner`` argument as the DAG set it (Airflow's default "airflow" included:
+    # the owner notifier decides what it is worth).
+    task_owner: Redacted | None = Field(default=None, max_length=250)
+
+    @field_validator("failed_at", "started_at", "ended_at", "logical_date")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is taken as UTC (Airflow stores and sends UTC)."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Trigger:
+        if self.started_at is not None and self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError(f"ended_at {self.ended_at.isoformat()} is before started_at {self.started_at.isoformat()}")
+        return self
 
     @field_validator("dag_id", "task_id")
     @classmethod

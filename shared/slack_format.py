@@ -61,8 +61,10 @@ from shared.contracts import (
     Evidence,
     FindingStatus,
     Incident,
+    LogFinding,
     OwnerFinding,
     OwnerLine,
+    QueryFinding,
     Report,
     ReportStatus,
 )
@@ -75,6 +77,8 @@ MAX_SECTION_CHARS = 3_000
 MAX_BLOCKS = 50
 MAX_HEADER_CHARS = 150
 MAX_TOTAL_CHARS = 12_000
+MAX_NOT_USED = 3  # lines of "not used" under a specialist's reply
+MAX_NOT_USED_CHARS = 300
 MAX_FALLBACK_CHARS = 600  # the notification text; Slack allows 40k, a push shows a line or two
 MAX_EVIDENCE_LINES = 5
 MAX_EVIDENCE_LINE_CHARS = 400
@@ -368,6 +372,12 @@ def _timings(findings: tuple[AnyFinding, ...]) -> str:
     )
 
 
+def _not_used(finding: AnyFinding) -> tuple[str, ...]:
+    if isinstance(finding, LogFinding | QueryFinding):
+        return tuple(finding.details.not_used)
+    return ()
+
+
 def _evidence_line(evidence: Evidence) -> str:
     where = f"{evidence.source}:{evidence.line}" if evidence.line is not None else evidence.source
     flat = " ".join(evidence.text.split())  # one line per item: newlines would break the layout
@@ -386,5 +396,10 @@ def update_blocks(finding: AnyFinding) -> tuple[str, list[Block]]:
         blocks.append(_section("```\n" + body + "\n```"))
     if len(finding.evidence) > len(shown):
         blocks.append(_context(f"+{len(finding.evidence) - len(shown)} more evidence lines not shown"))
+    not_used = _not_used(finding)
+    if not_used:  # what was there and not used as evidence, and why (another run's artifacts, ...)
+        shown_notes = "\n".join(truncate(untrusted_prose(n), MAX_NOT_USED_CHARS) for n in not_used[:MAX_NOT_USED])
+        more = f"\n+{len(not_used) - MAX_NOT_USED} more" if len(not_used) > MAX_NOT_USED else ""
+        blocks.append(_context(f"Not used:\n{shown_notes}{more}"))
     text = truncate(f"{label}: {finding.status.value}: {summary}", MAX_FALLBACK_CHARS)
     return text, blocks

@@ -98,3 +98,33 @@ def test_airflow2_dag_level_upstream_failed_ti_is_flagged_not_trusted() -> None:
     trigger = triggers_from_context(load_context("2.10.5", "pic_upstream_failed__dag"))[0]
     assert trigger.task_id == "publish_amounts"
     assert trigger.context and "upstream_failed" in trigger.context
+
+
+# A DAG-level context's task instance is the run's, not always the failed try's: task level only.
+TASK_LEVEL = [(v, n) for v, n in CASES if not n.endswith("__dag")]
+
+
+@pytest.mark.parametrize(("version", "name"), TASK_LEVEL, ids=[f"{v}-{n}" for v, n in TASK_LEVEL])
+def test_a_task_level_context_carries_the_trys_window_as_airflow_recorded_it(version: str, name: str) -> None:
+    trigger = triggers_from_context(load_context(version, name))[0]
+    recorded = json.loads((CONTEXTS / version / f"{name}.json").read_text())["_pic"]["ti"]
+    assert trigger.started_at is not None and trigger.started_at.isoformat() == recorded["start_date"]
+    assert trigger.ended_at is not None and trigger.ended_at.isoformat() == recorded["end_date"]
+
+
+def test_the_tasks_owner_is_read_from_the_task_instances_task_or_the_same_context_task() -> None:
+    from types import SimpleNamespace
+
+    ctx = load_context("3.3.2", "pic_bash_exit__export_to_sftp")
+    ctx["task"] = SimpleNamespace(task_id="export_to_sftp", owner="alice@example.com")
+    assert triggers_from_context(ctx)[0].task_owner == "alice@example.com"
+    ctx["task"] = SimpleNamespace(task_id="another_task", owner="bob@example.com")  # not this task's owner
+    assert triggers_from_context(ctx)[0].task_owner is None
+
+
+def test_a_window_out_of_order_is_dropped_and_the_trigger_kept() -> None:
+    ctx = load_context("2.10.5", "pic_bash_exit__export_to_sftp")
+    ti = ctx["ti"]
+    ti.start_date, ti.end_date = ti.end_date, ti.start_date
+    [trigger] = triggers_from_context(ctx)
+    assert (trigger.started_at, trigger.ended_at) == (None, None)

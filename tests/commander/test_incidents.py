@@ -159,7 +159,7 @@ def test_an_invalid_trigger_is_refused_with_the_field_named() -> None:
     with pytest.raises(InvalidTrigger, match="dag_id"):
         parse_trigger({"dag_id": "bad id; rm -rf", "task_id": "t", "run_id": "r"})
     with pytest.raises(InvalidTrigger, match="schema_version"):
-        parse_trigger({"schema_version": 2, "dag_id": "d", "task_id": "t", "run_id": "r"})
+        parse_trigger({"schema_version": 3, "dag_id": "d", "task_id": "t", "run_id": "r"})
 
 
 def test_failures_are_recorded_where_an_operator_sees_them(runtime: Runtime) -> None:

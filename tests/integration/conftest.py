@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +19,11 @@ from tests.conftest import SAMPLE, sample_env
 from tests.slack_server import SlackServer
 
 RUN_ID = "scheduled__2026-11-23T03:00:00+00:00"
+# The sample's try, as its real Airflow 3 callback recorded it (tests/fixtures/airflow/contexts/3.3.2/
+# hourly_marts__dbt_build_marts.json): the sample's dbt artifacts were written inside it.
+SAMPLE_STARTED = datetime(2026, 11, 23, 3, 1, 48, 483905, tzinfo=UTC)
+SAMPLE_ENDED = datetime(2026, 11, 23, 3, 2, 6, 983270, tzinfo=UTC)
+SAMPLE_TRY: dict[str, Any] = {"started_at": SAMPLE_STARTED, "ended_at": SAMPLE_ENDED}
 
 
 class AirflowException(Exception):
@@ -34,6 +40,9 @@ def airflow3_context(*, task_id: str = "fct_orders", try_number: int = 1) -> dic
         max_tries=0,
         map_index=-1,
         state="failed",
+        # the sample's try, as its real Airflow 3 callback recorded it: its dbt artifacts were written inside
+        start_date=SAMPLE_STARTED,
+        end_date=SAMPLE_ENDED,
         log_url=f"http://localhost:8080/dags/hourly_marts/runs/{RUN_ID}/tasks/{task_id}?try_number={try_number}",
     )
     dag_run = SimpleNamespace(dag_id="hourly_marts", run_id=RUN_ID, logical_date=None, run_type="scheduled")
@@ -102,4 +111,12 @@ def producer_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     get_settings.cache_clear()
 
 
-__all__ = ["SAMPLE", "airflow3_context", "settings_for", "wait_for", "wait_for_incident_id", "wait_for_report"]
+__all__ = [
+    "SAMPLE",
+    "SAMPLE_TRY",
+    "airflow3_context",
+    "settings_for",
+    "wait_for",
+    "wait_for_incident_id",
+    "wait_for_report",
+]

@@ -20,6 +20,7 @@ from shared.incident_store import IncidentStore
 from tests.conftest import FCT_ORDERS_OWNER
 from tests.integration.conftest import (
     RUN_ID,
+    SAMPLE_TRY,
     airflow3_context,
     settings_for,
     wait_for,
@@ -120,7 +121,7 @@ def test_a_specialist_that_raises_is_reported_unavailable(
     stack = make_stack(env)
     settings = settings_for(stack, env)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders", **SAMPLE_TRY)
     assert send_trigger(trigger, settings=settings).status == "sent"
 
     store = _store(stack)
@@ -149,6 +150,7 @@ def test_a_specialist_killed_every_attempt_still_gives_one_degraded_post(
         run_id=RUN_ID,
         model="fct_orders",
         exception="AirflowException: Bash command failed.",
+        **SAMPLE_TRY,
     )
     send_trigger(trigger, settings=settings)
 
@@ -171,7 +173,7 @@ def test_a_specialist_killed_once_is_redelivered_and_the_report_is_complete(
     stack = make_stack(env)
     settings = settings_for(stack, env)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders", **SAMPLE_TRY)
     send_trigger(trigger, settings=settings)
 
     store = _store(stack)
@@ -189,7 +191,7 @@ def test_slack_rate_limit_is_retried_and_posts_once(
     settings = settings_for(stack, env)
     slack_api.rate_limit("chat.postMessage", times=1, retry_after_s=1)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders", **SAMPLE_TRY)
     send_trigger(trigger, settings=settings)
 
     store = _store(stack)
@@ -206,7 +208,7 @@ def test_a_specialist_over_its_time_limit_is_reported_unavailable(
     stack = make_stack(env)
     settings = settings_for(stack, env)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders", **SAMPLE_TRY)
     send_trigger(trigger, settings=settings)
 
     store = _store(stack)
@@ -225,7 +227,7 @@ def test_a_specialist_with_no_worker_at_all_is_reported_at_the_deadline(
     stack = make_stack(env, services=("commander", "log_analyzer", "query_profiler"))
     settings = settings_for(stack, env)
 
-    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders")
+    trigger = Trigger(dag_id="hourly_marts", task_id="fct_orders", run_id=RUN_ID, model="fct_orders", **SAMPLE_TRY)
     send_trigger(trigger, settings=settings)
 
     store = _store(stack)

@@ -34,6 +34,10 @@ SECRET_LOG = (
     f"psycopg2.OperationalError: connection failed: {SECRET}\n"
 )
 DAG, TASK, RUN = "hourly_marts", "load_raw", "scheduled__2026-11-23T03:00:00+00:00"
+# An artifact of this try: written inside SAMPLE_TRY, by the invocation dbt.log's header names.
+INVOCATION = "28355dd7-690d-470d-90e6-913189a482b1"
+BELONGING_METADATA = {"generated_at": "2026-11-23T03:01:55.327100Z", "invocation_id": INVOCATION}
+DBT_LOG_HEADER = f"============================== 03:01:50.000000 | {INVOCATION} ==============================\n"
 
 
 @pytest.fixture
@@ -48,8 +52,12 @@ def roots(tmp_path: Path) -> dict[str, Path]:
     return {"logs": logs, "elsewhere": elsewhere, "private": private}
 
 
+# The bundled sample's try (its Airflow 3 callback context): its run_results.json was written inside it.
+SAMPLE_TRY = {"started_at": "2026-11-23T03:01:48.483905+00:00", "ended_at": "2026-11-23T03:02:06.983270+00:00"}
+
+
 def _incident(trigger: Trigger | None = None, **fields: Any) -> Incident:
-    trigger = trigger or Trigger(**{"dag_id": DAG, "task_id": TASK, "run_id": RUN, **fields})
+    trigger = trigger or Trigger(**{"dag_id": DAG, "task_id": TASK, "run_id": RUN, **SAMPLE_TRY, **fields})
     return Incident(incident_id="INC-20261123-0001", trigger=trigger, channel="#incidents")
 
 
@@ -282,6 +290,7 @@ def _outside_artifact(roots: dict[str, Path], relative: str) -> Path:
         path.write_text(
             json.dumps(
                 {
+                    "metadata": BELONGING_METADATA,
                     "results": [
                         {
                             "unique_id": "model.shop.fct_orders",
@@ -294,7 +303,7 @@ def _outside_artifact(roots: dict[str, Path], relative: str) -> Path:
             )
         )
     else:
-        path.write_text(SECRET_LOG)
+        path.write_text(DBT_LOG_HEADER + SECRET_LOG)
     return path
 
 
@@ -311,9 +320,12 @@ def test_a_dbt_artifact_symlinked_outside_the_project_is_refused(
         line.startswith(f"{relative}: refused:") and "outside DBT_PROJECT_DIR" in line for line in _not_used(finding)
     )
 
-    # control: the same file, inside the project, is read (so the assertion above would see a leak)
+    # control: the same file, inside the project, is read (so the assertion above would see a leak);
+    # dbt.log is read for the invocation a run_results.json of this try names
     (project / relative).unlink()
     shutil.copy(outside, project / relative)
+    if relative == "logs/dbt.log":
+        (project / "target/run_results.json").write_text(json.dumps({"metadata": BELONGING_METADATA, "results": []}))
     finding = analyze_incident(_incident(model="fct_orders"), _settings(roots["logs"], project))
     assert SECRET in finding.model_dump_json() and not finding.details.not_used
 

@@ -22,6 +22,9 @@ from shared.ports import PostedMessage
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dbt_owners"
 PROJECT = FIXTURES / "project"
 OWNERS_FILE = FIXTURES / "owners.yml"
+# The try that wrote the fixture project's artifacts (generate.sh's `dbt build` at 10:58:35 and
+# `dbt source freshness` at 10:58:40): a trigger for that try may use them as evidence.
+FIXTURE_TRY = {"started_at": "2026-11-23T10:58:00+00:00", "ended_at": "2026-11-23T10:58:45+00:00"}
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def make_incident(**trigger: Any) -> Incident:
         "dag_id": "hourly_marts",
         "task_id": "dbt_build",
         "run_id": "scheduled__2026-11-23T10:00:00+00:00",
+        **FIXTURE_TRY,
     }
     fields.update(trigger)
     return Incident(

@@ -20,7 +20,14 @@ from owner_notifier.project_files import read_declarations
 from owner_notifier.service import notify_owners
 from shared.contracts import FindingStatus, OwnerFinding
 from shared.settings import load_settings
-from tests.owner_notifier.conftest import OWNERS_FILE, DictDirectory, RecordingSink, make_incident, memory_once
+from tests.owner_notifier.conftest import (
+    FIXTURE_TRY,
+    OWNERS_FILE,
+    DictDirectory,
+    RecordingSink,
+    make_incident,
+    memory_once,
+)
 
 EVIL = "<@U0EVIL>"
 EVIL_SQL = f"{{{{ config(meta={{'owner': '{EVIL}'}}) }}}}\nselect 1 as id\n"
@@ -141,7 +148,10 @@ def test_a_manifest_symlinked_outside_is_refused(project_copy: Path, elsewhere: 
 def test_run_results_symlinked_outside_is_refused(project_copy: Path, elsewhere: Path) -> None:
     (project_copy / "target" / "sources.json").unlink()
     run_results = project_copy / "target" / "run_results.json"
-    doc = {"results": [{"unique_id": "model.dbt_owners.fin_ledger", "status": "error", "message": "Database Error"}]}
+    doc = {
+        "metadata": {"generated_at": FIXTURE_TRY["ended_at"]},  # written by the try the trigger names
+        "results": [{"unique_id": "model.dbt_owners.fin_ledger", "status": "error", "message": "Database Error"}],
+    }
     run_results.write_text(json.dumps(doc))
     _relink(run_results, elsewhere / "run_results.json")
     finding, sink = _notify(project_copy)

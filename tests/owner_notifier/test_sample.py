@@ -18,16 +18,19 @@ def test_fct_orders_owner_of_the_demo_project() -> None:
 
 
 def test_the_demo_incident_pings_the_fct_orders_owner_and_lists_the_impact() -> None:
+    from incident_cli.sample import sample_trigger
     from owner_notifier.service import notify_owners
     from shared.contracts import FindingStatus
     from shared.settings import load_settings
     from tests.owner_notifier.conftest import DictDirectory, RecordingSink, make_incident, memory_once
 
-    # Given the sample's own run_results.json (fct_orders errored) and no model in the trigger
+    # Given the sample's own run_results.json (fct_orders errored), written inside the try the
+    # trigger names, and no model in the trigger
     settings = load_settings(DBT_PROJECT_DIR=str(SAMPLE))
     sink = RecordingSink()
+    window = sample_trigger()
     finding = notify_owners(
-        make_incident(),
+        make_incident(started_at=window.started_at, ended_at=window.ended_at),
         settings,
         sink=sink,
         once=memory_once(),

@@ -8,11 +8,15 @@ from pathlib import Path
 from owner_notifier.owners import open_project
 from owner_notifier.targets import failure_class, find_targets
 from shared.contracts import Trigger
-from tests.owner_notifier.conftest import PROJECT
+from shared.provenance import TaskLogDbt
+from tests.owner_notifier.conftest import FIXTURE_TRY, PROJECT
+
+UNREAD = TaskLogDbt.unread()  # no task log: the artifacts are judged by the try's window alone
+RAN_DBT = TaskLogDbt.scan(["[0m10:58:30  Running with dbt=1.11.16"])
 
 
 def _trigger(**fields: object) -> Trigger:
-    base = {"dag_id": "hourly_marts", "task_id": "dbt_build", "run_id": "manual__1"}
+    base = {"dag_id": "hourly_marts", "task_id": "dbt_build", "run_id": "manual__1", **FIXTURE_TRY}
     return Trigger(**{**base, **fields})  # type: ignore[arg-type]
 
 
@@ -21,6 +25,7 @@ def test_trigger_model_wins() -> None:
         _trigger(model="fct_revenue", exception="Database Error in model"),
         open_project(PROJECT),
         target_dir=PROJECT / "target",
+        task_log=UNREAD,
     )
     assert [(t.name, t.found_by, t.failure_class) for t in targets] == [
         ("fct_revenue", "trigger.model", "Database Error")
@@ -30,7 +35,7 @@ def test_trigger_model_wins() -> None:
 
 def test_run_results_failed_model_and_test_on_an_owned_model() -> None:
     # Given the real `dbt build`: fct_orders errors, not_null on dim_customers.email fails
-    targets, _ = find_targets(_trigger(), open_project(PROJECT), target_dir=PROJECT / "target")
+    targets, _ = find_targets(_trigger(), open_project(PROJECT), target_dir=PROJECT / "target", task_log=UNREAD)
     by_name = {t.name: t for t in targets}
     assert set(by_name) == {"fct_orders", "not_null_dim_customers_email"}
     assert by_name["fct_orders"].owner_of == ("model.dbt_owners.fct_orders",)
@@ -48,7 +53,9 @@ def test_source_freshness_failures_answer_to_the_source(project_copy: Path) -> N
     doc = json.loads(run_results.read_text())
     doc["results"] = [r for r in doc["results"] if r["status"] not in ("error", "fail")]
     run_results.write_text(json.dumps(doc))
-    targets, _ = find_targets(_trigger(), open_project(project_copy), target_dir=project_copy / "target")
+    targets, _ = find_targets(
+        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=UNREAD
+    )
     assert {(t.unique_id, t.found_by, t.failure_class) for t in targets} == {
         ("source.dbt_owners.raw.raw_orders", "sources.json", "source freshness: stale"),
         ("source.dbt_owners.raw.raw_customers", "sources.json", "source freshness: stale"),
@@ -59,7 +66,9 @@ def test_task_id_matches_a_manifest_node(no_manifest_project: Path) -> None:
     # Given no run_results.json: only the manifest and the task id are left
     project = open_project(no_manifest_project, manifest_path=PROJECT / "target" / "manifest.json")
     for task_id in ("fct_revenue", "marts.fct_revenue_run", "fct_revenue.run", "run_fct_revenue"):
-        targets, _ = find_targets(_trigger(task_id=task_id), project, target_dir=no_manifest_project / "target")
+        targets, _ = find_targets(
+            _trigger(task_id=task_id), project, target_dir=no_manifest_project / "target", task_log=RAN_DBT
+        )
         assert [(t.name, t.found_by) for t in targets] == [("fct_revenue", "task_id")], task_id
 
 
@@ -68,6 +77,7 @@ def test_nothing_found_says_where_it_looked(no_manifest_project: Path) -> None:
         _trigger(task_id="unrelated_task"),
         open_project(no_manifest_project),
         target_dir=no_manifest_project / "target",
+        task_log=UNREAD,
     )
     assert targets == []
     assert "target/run_results.json (not found)" in looked_in
@@ -83,7 +93,9 @@ def test_failure_class() -> None:
 def test_an_unusable_run_results_is_noted_and_sources_json_still_read(project_copy: Path) -> None:
     # Given a run_results.json cut short, and the real sources.json of `dbt source freshness`
     (project_copy / "target" / "run_results.json").write_text('{"results": [')
-    targets, looked_in = find_targets(_trigger(), open_project(project_copy), target_dir=project_copy / "target")
+    targets, looked_in = find_targets(
+        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=UNREAD
+    )
     assert "target/run_results.json (unusable: SourceError)" in looked_in
     assert {t.name for t in targets} == {"raw_orders", "raw_customers"}
     assert {t.found_by for t in targets} == {"sources.json"}

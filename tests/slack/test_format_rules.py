@@ -217,3 +217,24 @@ def test_nothing_to_render_renders_as_nothing() -> None:
 def test_without_a_rerun_command_every_backtick_in_next_action_stays_prose() -> None:
     _, blocks = report_blocks(_report(next_action="Check the `None` values.", rerun_command=None))
     assert _sections(blocks)[3] == "*NEXT ACTION*\nCheck the \u02cbNone\u02cb values."
+
+
+def test_a_reply_says_what_was_not_used_and_why_escaped_and_bounded() -> None:
+    from shared.contracts import LogDetails
+    from shared.slack_format import update_blocks
+
+    notes = (
+        "target/run_results.json: written at 2026-11-23 09:22:05 UTC, before this try started: not used",
+        "logs/dbt.log: <!channel> this try's log shows no dbt invocation: not used",
+        "third",
+        "fourth",
+    )
+    finding = LogFinding(status=FindingStatus.OK, summary="code_error", details=LogDetails(not_used=notes))
+    _, blocks = update_blocks(finding)
+    [context] = [b for b in blocks if b["type"] == "context" and "Not used" in str(b)]
+    text = context["elements"][0]["text"]
+    assert text.startswith("Not used:\ntarget/run_results.json: written at 2026-11-23 09:22:05 UTC")
+    assert "<!channel>" not in text and "third" in text and "fourth" not in text and text.endswith("+1 more")
+    # nothing not used: no such line
+    _, blocks = update_blocks(LogFinding(status=FindingStatus.OK, summary="x"))
+    assert "Not used" not in str(blocks)

@@ -30,8 +30,10 @@ from typing import Protocol
 
 from shared.airflow_logs import airflow_task_log_path
 from shared.contracts import Trigger
-from shared.errors import SourceError, SourceUnavailable
+from shared.errors import IncidentCommanderError, SourceError, SourceUnavailable
 from shared.paths import PathRefused, inside
+from shared.provenance import TaskLogDbt
+from shared.settings import Settings
 
 API_TIMEOUT_S = 10.0
 MAX_API_BYTES = 2 * 1024 * 1024 * 1024
@@ -246,3 +248,66 @@ def _json_content_to_lines(path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
         for item in lines:
             out.write((json.dumps(item) if isinstance(item, dict) else str(item)) + "\n")
+
+
+def task_log_sources(trigger: Trigger, settings: Settings) -> tuple[list[LogSource], list[str]]:
+    """This try's task-log sources worth trying, best first, and one line per location that will not be used
+    (the log analyzer reads the first that resolves; the owner notifier scans it for dbt invocations)."""
+    t = trigger
+    out: list[LogSource] = []
+    not_used: list[str] = []
+    loc = t.log_location
+    api = _api(settings, t) if settings.airflow_api_url else None
+    if loc:
+        if log_location_url_scheme(loc) in ("http", "https"):
+            if api is None:  # never fetched as given (SSRF): only the configured API is asked
+                not_used.append(
+                    f"log_location: {shorten(loc)} not fetched: a URL is never fetched as given, and "
+                    "AIRFLOW_API_URL is not set to read the log through the Airflow API"
+                )
+        else:
+            try:
+                out.append(trigger_log_path(loc, _log_roots(settings)))
+            except PathRefused as exc:
+                not_used.append(f"log_location: {exc}")
+    if settings.airflow_log_folder:
+        out.append(AirflowFolderSource(settings.airflow_log_folder, t))
+    if api is not None:
+        out.append(api)
+    return out, not_used
+
+
+def _log_roots(settings: Settings) -> list[tuple[Path, str]]:
+    """The folders a trigger's log_location may point into."""
+    roots: list[tuple[Path, str]] = []
+    if settings.airflow_log_folder:
+        roots.append((settings.airflow_log_folder, "AIRFLOW_LOG_FOLDER"))
+    if settings.dbt_project_dir:
+        roots.append((settings.dbt_project_dir / "logs", "DBT_PROJECT_DIR/logs"))
+    return roots
+
+
+def _api(settings: Settings, trigger: Trigger) -> AirflowApiSource:
+    token = settings.airflow_api_token.get_secret_value() if settings.airflow_api_token else None
+    password = settings.airflow_api_password.get_secret_value() if settings.airflow_api_password else None
+    return AirflowApiSource(
+        str(settings.airflow_api_url), trigger, token=token, user=settings.airflow_api_user, password=password
+    )
+
+
+def dbt_in_task_log(trigger: Trigger, settings: Settings) -> tuple[TaskLogDbt, list[str]]:
+    """What this try's own log says about dbt (``TaskLogDbt.unread()`` when no source could be read),
+    and one line per source that could not be read. The first source that resolves is the log."""
+    sources, problems = task_log_sources(trigger, settings)
+    for source in sources:
+        try:
+            located = source.resolve()
+        except IncidentCommanderError as exc:  # PathRefused, SourceError, SourceUnavailable
+            problems.append(f"task log: {exc}")
+            continue
+        try:
+            return (TaskLogDbt.of_file(located) if isinstance(located, Path) else TaskLogDbt.of_text(located)), problems
+        finally:
+            if isinstance(source, AirflowApiSource) and isinstance(located, Path):
+                located.unlink(missing_ok=True)
+    return TaskLogDbt.unread(), problems

@@ -1,0 +1,96 @@
+"""Owners of an Airflow task that is not a dbt node: OWNERS_FILE rules, then the task's own ``owner``.
+
+For a failure with no dbt node of its own (a Python, bash or sensor task, or a dbt task whose
+artifacts are not this try's), the owner is, in order:
+
+1. the first ``tasks:`` rule in ``OWNERS_FILE`` whose ``dag`` and ``task`` patterns match (shell
+   patterns, ``*`` and ``?``, matched case-sensitively like Airflow ids; first match wins, as in a
+   CODEOWNERS file)::
+
+       teams:
+         payments: "<!subteam^S0PAY>"
+       tasks:
+         - {dag: "billing_*", task: "export_*", owners: [payments]}
+         - {dag: "*", task: "dbt_*", owners: "data-platform@example.com"}
+
+2. the Airflow task's ``owner`` argument, unless it is Airflow's default (``airflow``, the
+   ``[operators] default_owner`` setting's default), split on commas as Airflow does;
+3. nobody, said plainly. Never the owner of another node, never a guess.
+
+Owner strings are resolved to mentions like dbt owners (``owner_notifier.mentions``): a team key
+of ``OWNERS_FILE``, an email through the Slack directory, or a mention as given.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+from owner_notifier.owners import Declared
+from shared.contracts import Trigger
+
+AIRFLOW_DEFAULT_OWNER = "airflow"  # BaseOperator's owner when the DAG sets none ([operators] default_owner)
+_MAX_RULES = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRule:
+    """One ``tasks:`` entry: DAG and task id patterns and the owners they name."""
+
+    index: int
+    dag: str
+    task: str
+    owners: tuple[str, ...]
+
+    def matches(self, dag_id: str, task_id: str) -> bool:
+        return fnmatch.fnmatchcase(dag_id, self.dag) and fnmatch.fnmatchcase(task_id, self.task)
+
+    @property
+    def where(self) -> str:
+        return f"OWNERS_FILE:tasks[{self.index}] (dag {self.dag!r}, task {self.task!r})"
+
+
+def task_rules(entries: Any) -> tuple[list[TaskRule], list[str]]:
+    """The rules of OWNERS_FILE's ``tasks:`` (as loaded), and one line per entry that is not a rule."""
+    if entries is None:
+        return [], []
+    if not isinstance(entries, list):
+        return [], ["OWNERS_FILE tasks: is not a list of rules"]
+    rules: list[TaskRule] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries[:_MAX_RULES]):
+        owners = _owners(entry.get("owners", entry.get("owner"))) if isinstance(entry, dict) else ()
+        dag = entry.get("dag", "*") if isinstance(entry, dict) else None
+        task = entry.get("task", "*") if isinstance(entry, dict) else None
+        if not (isinstance(dag, str) and isinstance(task, str) and owners):
+            problems.append(f"OWNERS_FILE tasks[{index}]: needs dag/task patterns (strings) and owners: skipped")
+            continue
+        rules.append(TaskRule(index, dag, task, owners))
+    return rules, problems
+
+
+def task_owners(trigger: Trigger, rules: list[TaskRule]) -> tuple[list[Declared], list[str]]:
+    """The owners declared for ``trigger``'s task, and where they were looked for."""
+    looked_in = [f"OWNERS_FILE tasks: ({len(rules)} rules)"] if rules else ["OWNERS_FILE tasks: (none)"]
+    for rule in rules:
+        if rule.matches(trigger.dag_id, trigger.task_id):
+            return [Declared(owner, "owners_file:tasks", rule.where) for owner in rule.owners], looked_in
+    owner = (trigger.task_owner or "").strip()
+    named = [o.strip() for o in owner.split(",") if o.strip()]
+    where = f"Airflow task {trigger.dag_id}.{trigger.task_id} owner"
+    if not named:
+        looked_in.append(f"{where} (not sent by the trigger)")
+        return [], looked_in
+    if [o.lower() for o in named] == [AIRFLOW_DEFAULT_OWNER]:
+        looked_in.append(f"{where} ({AIRFLOW_DEFAULT_OWNER!r}: Airflow's default, nobody in particular)")
+        return [], looked_in
+    return [Declared(o, "airflow:task.owner", where) for o in named if o.lower() != AIRFLOW_DEFAULT_OWNER], looked_in
+
+
+def _owners(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value.strip(),) if value.strip() else ()
+    if isinstance(value, list):
+        return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return ()
