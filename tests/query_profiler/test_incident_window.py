@@ -20,4 +20,4 @@ def test_with_the_trys_start_the_window_is_the_try_and_queries_of_earlier_runs_a
 def test_without_it_the_window_reaches_back_two_hours_from_the_failure() -> None:
     trigger = Trigger(dag_id="d", task_id="t", run_id="r", failed_at=FAILED)
     assert incident_window(trigger) == (FAILED - INCIDENT_LOOKBACK, FAILED + INCIDENT_LOOKAHEAD)
-    assert INCIDENT_LOOKBACK == timedelta(hours=2)
+    assert timedelta(hours=2) == INCIDENT_LOOKBACK
