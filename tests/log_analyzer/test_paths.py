@@ -298,7 +298,7 @@ def _outside_artifact(roots: dict[str, Path], relative: str) -> Path:
                             "message": f"Database Error in model fct_orders (models/fct_orders.sql)\n"
                             f"  psycopg2.OperationalError: connection failed: {SECRET}",
                         }
-                    ]
+                    ],
                 }
             )
         )
