@@ -23,8 +23,7 @@ PUBLISHED_FLOWER_CREDENTIALS = frozenset({"admin:change-me", "admin:admin", "flo
 
 
 class Settings(BaseSettings):
-    # env_ignore_empty: `NAME=` in an env file means "not set", never Path(".") or an empty token.
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     # Celery and Redis. None means "not configured": the CLI's demo/up start an embedded Redis.
     broker_url: str | None = Field(default=None, alias="CELERY_BROKER_URL")
@@ -72,6 +71,27 @@ class Settings(BaseSettings):
     # Flower's basic auth, ``user:password`` (several: comma-separated). Unset: ``incident-commander up``
     # generates one per run. Checked (``flower_credentials``) only where Flower starts.
     flower_basic_auth: SecretStr | None = Field(default=None, alias="FLOWER_BASIC_AUTH")
+
+    @field_validator(
+        "broker_url",
+        "result_backend",
+        "slack_bot_token",
+        "dbt_project_dir",
+        "warehouse_url",
+        "airflow_log_folder",
+        "airflow_api_url",
+        "airflow_api_token",
+        "airflow_api_user",
+        "airflow_api_password",
+        "owners_file",
+        "fault_injection",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`NAME=` in an env file means "not set": never Path("."), an empty token or URL. (Not so for
+        FLOWER_BASIC_AUTH: an empty login is refused, not replaced by a generated one.)"""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("slack_api_url")
     @classmethod
