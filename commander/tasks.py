@@ -16,6 +16,7 @@ import redis
 from celery import Celery, Signature, Task, chord
 
 from commander.delivery import sync_top_message
+from commander.history import record_history
 from commander.incidents import (
     Finished,
     findings_from_results,
@@ -165,6 +166,10 @@ def register_commander(app: Celery) -> None:
     def deliver(self: Task, incident_id: str) -> dict[str, Any]:
         return run_delivery(incident_id, runtime=get_runtime())
 
+    @app.task(name=TaskName.RECORD_HISTORY.value, bind=True, **RETRY_OPTIONS)
+    def record_history_task(self: Task, incident_id: str) -> dict[str, Any]:
+        return record_history(incident_id, runtime=get_runtime())
+
 
 def run_triage(app: Celery, trigger: dict[str, Any], *, task_id: str, runtime: Runtime) -> dict[str, Any]:
     """``triage``: claim the failure, show the opening message, dispatch the specialists once."""
@@ -267,6 +272,8 @@ def retry_delivery(task: CommanderTask, incident_id: str, exc: Exception, *, run
 def _after_finish(app: Celery, incident_id: str, finished: Finished, *, runtime: Runtime) -> dict[str, Any]:
     if finished.undelivered:
         schedule_delivery(app, incident_id, runtime=runtime)
+    # The durable history, written by its own task after the report: never on a post's path.
+    app.send_task(TaskName.RECORD_HISTORY.value, args=(incident_id,))
     status = finished.report.status.value if not finished.undelivered else f"{finished.report.status.value}, queued"
     return {"status": status, "incident_id": incident_id}
 

@@ -16,7 +16,7 @@ import sys
 import typer
 
 # Each registers its commands on ``app``; ``--help`` lists them in this order.
-from incident_cli import incident_commands, specialist_commands, stack_commands  # noqa: F401
+from incident_cli import history_commands, incident_commands, specialist_commands, stack_commands  # noqa: F401
 from incident_cli.app import app, explain
 
 

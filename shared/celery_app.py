@@ -27,6 +27,7 @@ class TaskName(StrEnum):
     REPORT_CHORD_FAILURE = "pic.commander.report_chord_failure"
     FINALIZE_OVERDUE = "pic.commander.finalize_overdue"
     DELIVER = "pic.commander.deliver"
+    RECORD_HISTORY = "pic.commander.record_history"  # the durable history, after the report
 
 
 def queues() -> tuple[str, ...]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import redis
@@ -46,16 +47,23 @@ class Claim:
 class IncidentStore:
     """Incident state on one Redis database. Build it with ``IncidentStore.from_url``."""
 
-    def __init__(self, client: redis.Redis, *, ttl_s: int = 86_400) -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl_s: int = 86_400, seed_sequence: Callable[[date], int] | None = None
+    ) -> None:
         self._r = client
         self._ttl_s = ttl_s
+        # The highest incident-id number the durable history knows for a day: the day's counter
+        # starts there when Redis has lost it (restarted empty), so no id is given out twice.
+        self._seed_sequence = seed_sequence
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_s: int = 86_400) -> IncidentStore:
+    def from_url(
+        cls, url: str, *, ttl_s: int = 86_400, seed_sequence: Callable[[date], int] | None = None
+    ) -> IncidentStore:
         client = redis.Redis.from_url(
             _redis_py_url(url), socket_connect_timeout=2, socket_timeout=5, decode_responses=True
         )
-        return cls(client, ttl_s=ttl_s)
+        return cls(client, ttl_s=ttl_s, seed_sequence=seed_sequence)
 
     # -- claiming -----------------------------------------------------------------------------
     def claim(self, dedup_key: str, *, owner_task_id: str) -> Claim:
@@ -88,11 +96,23 @@ class IncidentStore:
             time.sleep(poll_s)
 
     def _next_incident_id(self) -> str:
-        day = datetime.now(UTC).strftime("%Y%m%d")
+        today = datetime.now(UTC).date()
+        day = today.strftime("%Y%m%d")
         seq_key = f"{_PREFIX}:seq:{day}"
+        if self._seed_sequence is not None and not self._r.exists(seq_key):
+            self._r.set(seq_key, self._seed(today), nx=True)  # NX: two commanders seed once
         seq = self._r.incr(seq_key)
         self._r.expire(seq_key, 3 * 86_400)
         return f"INC-{day}-{seq:04d}"
+
+    def _seed(self, day: date) -> int:
+        """The day's counter after Redis lost it; 0 (and a warning) when the history cannot say."""
+        assert self._seed_sequence is not None
+        try:
+            return max(0, int(self._seed_sequence(day)))
+        except Exception as exc:  # the history is down: ids may repeat, and its writes will say so
+            log.warning("incident ids: the durable history could not seed the counter for %s: %s", day, exc)
+            return 0
 
     # -- the incident and its Slack message ---------------------------------------------------
     def save_incident(self, incident: Incident) -> None:

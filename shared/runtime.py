@@ -7,7 +7,9 @@ lazily, in the child, keeps sockets from being shared across processes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from shared.incident_store import IncidentStore
 from shared.ports import IncidentSink, UserDirectory
@@ -27,10 +29,30 @@ def build_runtime(settings: Settings) -> Runtime:
 
     return Runtime(
         settings=settings,
-        store=IncidentStore.from_url(settings.state_redis_url, ttl_s=settings.dedup_ttl_s),
+        store=IncidentStore.from_url(
+            settings.state_redis_url,
+            ttl_s=settings.dedup_ttl_s,
+            seed_sequence=_seed_from_history(settings.incident_db_url),
+        ),
         sink=make_sink(settings),
         directory=make_directory(settings),
     )
+
+
+def _seed_from_history(url: str) -> Callable[[date], int]:
+    """The Redis id counter's seed after Redis came back empty: the highest id number the durable
+    history recorded for that day. SQLAlchemy and Alembic are imported only if it is ever asked."""
+
+    def seed(day: date) -> int:
+        from shared.incident_db import open_store  # migrated by the commander worker at start-up
+
+        store = open_store(url)
+        try:
+            return store.seed_sequence(day=day)
+        finally:
+            store.close()
+
+    return seed
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from shared.errors import ConfigError
 from shared.redact import URL_MASK, mask_url
 
 DEFAULT_STATE_DIR = Path(".incident-commander")
+DEFAULT_DB_URL = f"sqlite:///{DEFAULT_STATE_DIR / 'incidents.db'}"  # the embedded incident history
 MASK = URL_MASK  # how settings show a secret: the same mask as a URL password
 # user:password pairs printed in documentation, examples and tutorials: Flower never runs with one.
 PUBLISHED_FLOWER_CREDENTIALS = frozenset({"admin:change-me", "admin:admin", "flower:flower", "user:password"})
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
 
     # Console sink (no Slack token): one JSON line per Slack call.
     outbox_path: Path = Field(default=DEFAULT_STATE_DIR / "outbox.jsonl", alias="INCIDENT_OUTBOX")
+    # The durable incident history (shared/incident_db): SQLite by default, PostgreSQL in production.
+    incident_db_url: str = Field(default=DEFAULT_DB_URL, alias="INCIDENT_DB_URL")
 
     # Time budgets. A specialist gets soft_time_limit_s, then is reported unavailable.
     # Both stay below the broker's visibility timeout (300 s, shared/celery_app.py): a task running,
@@ -92,6 +95,11 @@ class Settings(BaseSettings):
         """`NAME=` in an env file means "not set": never Path("."), an empty token or URL. (Not so for
         FLOWER_BASIC_AUTH: an empty login is refused, not replaced by a generated one.)"""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("incident_db_url", mode="before")
+    @classmethod
+    def _empty_db_url_is_the_default(cls, value: object) -> object:
+        return DEFAULT_DB_URL if isinstance(value, str) and not value.strip() else value
 
     @field_validator("slack_api_url")
     @classmethod

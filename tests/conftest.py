@@ -51,6 +51,7 @@ def sample_env(slack: SlackServer, tmp_path: Path) -> dict[str, str]:
         "WAREHOUSE_URL": f"file://{SAMPLE / 'query_history.json'}",
         "INCIDENT_SPOOL_DIR": str(tmp_path / "spool"),
         "INCIDENT_OUTBOX": str(tmp_path / "outbox.jsonl"),
+        "INCIDENT_DB_URL": f"sqlite:///{tmp_path / 'incidents.db'}",
         "SPECIALIST_SOFT_TIME_LIMIT_S": "15",
         "REPORT_DEADLINE_S": "60",
     }

@@ -7,6 +7,7 @@ no failure mode (duplicates, a raising or killed specialist, a 429) changes that
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,29 @@ def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
     log_finding = next(f for f in report.findings if f.specialist is Specialist.LOG_ANALYZER)
     assert log_finding.status is FindingStatus.OK
     assert not report.root_cause.startswith("Airflow reported")
+    # and the durable history has it, written by its own task after the report
+    recorded = _recorded(env["INCIDENT_DB_URL"], incident_id)
+    assert recorded.incident.channel in ("#incidents", slack_api.channel_id("#incidents"))
+    assert recorded.incident.ts == opening["ts"]
+    assert [m.dedup_key for m in recorded.members] == [DEDUP_KEY]
+    assert recorded.incident.root_cause == report.root_cause
+    assert recorded.incident.failed_node == "model.hourly_marts.fct_orders"
+
+
+def _recorded(url: str, incident_id: str, *, timeout_s: float = 30) -> Any:
+    """The incident as the durable history holds it, once its writer has run (bounded wait)."""
+    from shared.incident_db import open_store
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            found = open_store(url).get(incident_id)
+        except Exception:  # not migrated yet: the commander migrates at start-up
+            found = None
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{incident_id} not in the history within {timeout_s} s")
 
 
 def test_the_same_failure_reported_twice_gives_one_incident(
