@@ -17,8 +17,10 @@ from log_analyzer.models import ErrorClass, LogAnalysis
 from log_analyzer.normalize import Piece, pieces
 from log_analyzer.prefilter import gate_literals
 from log_analyzer.reader import AFTER_LINES, CHUNK_BYTES, Readable, iter_lines
-from log_analyzer.report import build_analysis, no_failure
-from shared.dbt_artifacts import RunResults, package_of, read_results
+from log_analyzer.report import build_analysis, fallback_analysis, no_failure
+from shared.dbt_artifacts import ManifestIndex, RunResults, load_manifest, package_of, read_results
+from shared.errors import SourceError
+from shared.paths import PathRefused, inside
 
 GATE_MIN_BYTES = 4 * 1024 * 1024  # smaller files: every line is examined
 BIG_CHUNK_BYTES = CHUNK_BYTES  # read size of the big-file scan (tests make it tiny)
@@ -42,12 +44,30 @@ def analyze_log(
     source = _scan(lines_or_path, scanner)
     # read as given: the caller chose the path (analyze_incident keeps it inside DBT_PROJECT_DIR)
     results = read_results(run_results, root=None) if run_results is not None else None
+    manifest = _manifest(dbt_project_dir) if dbt_project_dir else None
     project = (project_name(dbt_project_dir) if dbt_project_dir else None) or scanner.project
+    if project is None and manifest is not None and manifest.project_name:
+        project = manifest.project_name
     if results is not None and project is None and results.failed:
         project = package_of(results.failed[0].unique_id)
     if task is None and isinstance(lines_or_path, Path | str) and "task_id=" in str(lines_or_path):
         task = str(lines_or_path).split("task_id=", 1)[1].split("/", 1)[0]
-    return _decide(scanner, catalog, results, model=model, project=project, task=task or scanner.task, source=source)
+    return _decide(scanner, catalog, results, model=model, project=project, task=task, source=source, manifest=manifest)
+
+
+def _manifest(project_dir: Path) -> ManifestIndex | None:
+    """``target/manifest.json`` of the project, when it is a file inside it and can be read; else None.
+
+    It names every node by its unique_id (a test's ends in a hash that no log line carries).
+    """
+    path = project_dir / "target" / "manifest.json"
+    if not os.path.lexists(path):
+        return None
+    try:
+        real = inside(project_dir, path, label="DBT_PROJECT_DIR")
+        return load_manifest(real) if real.is_file() else None
+    except (PathRefused, SourceError, OSError):
+        return None
 
 
 def _scan(lines_or_path: Path | str | Iterable[str | bytes] | None, scanner: Scanner) -> str:
@@ -141,6 +161,7 @@ def _decide(
     project: str | None,
     task: str | None,
     source: str,
+    manifest: ManifestIndex | None = None,
 ) -> LogAnalysis:
     from_results = tuple(r.unique_id for r in results.skipped) if results else ()
     skipped = tuple(dict.fromkeys(from_results or scanner.skipped))
@@ -152,20 +173,18 @@ def _decide(
     best = _pick(cands, model)
     if best is None and target is not None:
         best = _from_message(target.message, catalog)
-    if best is None or (scanner.success_seen and best.match.rank < 50 and target is None):
-        template = scanner.miner.most_salient()
-        if template is None or best is not None or scanner.success_seen:
-            return no_failure(source, skipped)
-        return build_analysis(
-            catalog, None, cands, source=source, project=project, task=task, skipped=skipped, template=template
-        )
-    running = getattr(scanner, "running", {})
-    if best.node is None and best.match.error_class in _INTERRUPTING and len(running) == 1:
-        # dbt interrupted mid-run (SIGINT from a timeout) names no node: the one still running is it
-        best = Candidate(best.match, next(iter(running.values())), best.header, best.count)
-    if best.node and best.node.startswith("source ") and "." not in best.node:
-        table = best.node.split(" ", 1)[1]
-        best = Candidate(best.match, f"source {scanner.sources.get(table, table)}", best.header, best.count)
+    task = task or scanner.failed_task or (best.task if best else None) or scanner.task or scanner.task_hint
+    # a log that ends in a failure (Airflow marked the task failed, a traceback, dbt's error summary,
+    # a non-zero exit) always gets a class: the most informative line when no signature names a cause
+    failed = scanner.failed_marker or target is not None
+    if best is not None and scanner.success_seen and best.match.rank < 50 and not failed:
+        return no_failure(source, skipped)  # a weak match in a log that says it succeeded
+    if best is None or (best.match.wrapper and best.match.error_class is ErrorClass.UNKNOWN):
+        unexplained = _unexplained(scanner, catalog, best, cands, failed, source, project, task, skipped)
+        if unexplained is not None:
+            return unexplained
+    assert best is not None  # _unexplained answers every log without a candidate
+    best = _refine_node(best, scanner, cands)
     return build_analysis(
         catalog,
         best,
@@ -176,19 +195,91 @@ def _decide(
         skipped=skipped,
         unique_id=target.unique_id if target else None,
         run_results_message=target.message if target else None,
+        manifest=manifest,
     )
 
 
+def _unexplained(
+    scanner: Scanner,
+    catalog: Catalog,
+    best: Candidate | None,
+    cands: list[Candidate],
+    failed: bool,
+    source: str,
+    project: str | None,
+    task: str | None,
+    skipped: tuple[str, ...],
+) -> LogAnalysis | None:
+    """The answer for a log no signature explains (``best`` is None or only says that something failed):
+    the most informative line of a failed log, else the salient template, else "no failure";
+    None when ``best`` (an unknown wrapper) is still the best answer."""
+    fallback = _fallback_line(scanner) if failed else None
+    if fallback is not None:
+        step, (line, text) = fallback
+        wrapper = best.match if best is not None else None
+        return fallback_analysis(
+            catalog, line, text, step=step, source=source, task=task, skipped=skipped, wrapper=wrapper
+        )
+    if best is not None:
+        return None
+    template = scanner.miner.most_salient()
+    if template is not None and not (scanner.success_seen and not failed):
+        return build_analysis(
+            catalog, None, cands, source=source, project=project, task=task, skipped=skipped, template=template
+        )
+    if failed and scanner.last_failure:
+        marker = scanner.failure_text
+        step = "fallback: failure marker"
+        return fallback_analysis(
+            catalog, scanner.last_failure, marker, step=step, source=source, task=task, skipped=skipped
+        )
+    return no_failure(source, skipped)
+
+
+def _refine_node(best: Candidate, scanner: Scanner, cands: list[Candidate]) -> Candidate:
+    """The node a failure belongs to when its own line does not say it (or says a macro, or a bare source)."""
+    running = getattr(scanner, "running", {})
+    if best.node is None and best.match.error_class in _INTERRUPTING and len(running) == 1:
+        # dbt interrupted mid-run (SIGINT from a timeout) names no node: the one still running is it
+        best = Candidate(best.match, next(iter(running.values())), best.header, best.count)
+    if best.node and best.node.startswith("macro "):
+        # a macro failed inside a node's run: the node dbt reported as errored is what failed
+        errored = {c.node for c in cands if c.match.signature_id == "dbt.model_error_line" and c.node}
+        if len(errored) == 1:
+            best = Candidate(best.match, errored.pop(), best.header, best.count)
+    if best.node and best.node.startswith("source ") and "." not in best.node:
+        table = best.node.split(" ", 1)[1]
+        best = Candidate(best.match, f"source {scanner.sources.get(table, table)}", best.header, best.count)
+    return best
+
+
 def _pick(cands: list[Candidate], model: str | None) -> Candidate | None:
+    """The root cause: on the preferred model, then a known cause, then any cause over a wrapper
+    ("non-zero exit code 1" only says that something failed), then rank, then the earliest line."""
     if not cands:
         return None
 
-    def score(c: Candidate) -> tuple[bool, bool, int, bool, int]:
+    def score(c: Candidate) -> tuple[bool, bool, bool, bool, int, bool, int]:
         on_model = bool(model and c.node and c.node.split(".")[-1].split(" ")[-1] == model)
         known = c.match.error_class is not ErrorClass.UNKNOWN
-        return (on_model, known, c.match.rank, c.node is not None, -c.match.line)
+        cause = not c.match.wrapper
+        return (on_model, known and cause, cause, known, c.match.rank, c.node is not None, -c.match.line)
 
     return max(cands, key=score)
+
+
+def _fallback_line(scanner: Scanner) -> tuple[str, tuple[int, str]] | None:
+    """The most informative line of a failed log no signature explains, and how it was chosen:
+    the last exception line, else the command's last output above its exit code, else the last error line."""
+    if scanner.last_exception is not None:
+        return "fallback: last exception line", scanner.last_exception
+    if scanner.error_before_exit is not None:
+        return "fallback: last error line above the exit code", scanner.error_before_exit
+    if scanner.exit_context is not None:
+        return "fallback: output above the exit code", scanner.exit_context
+    if scanner.last_error is not None:
+        return "fallback: last error line", scanner.last_error
+    return None
 
 
 def _from_message(message: str, catalog: Catalog) -> Candidate | None:

@@ -42,6 +42,7 @@ class Match:
     text: str
     extracted: tuple[tuple[str, str], ...] = ()
     header: bool = False
+    wrapper: bool = False  # the line only says that something failed (an exit code, "Task failed")
 
     def get(self, name: str) -> str | None:
         for key, value in self.extracted:

@@ -39,10 +39,11 @@ def required_literals(pattern: re.Pattern[str] | str) -> frozenset[str] | None:
 
 def literal_options(pattern: re.Pattern[str] | str) -> list[frozenset[str]]:
     """Every such set found (each alone suffices), the most selective first."""
-    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
-    if compiled.flags & re.IGNORECASE:
+    source, flags = (pattern, 0) if isinstance(pattern, str) else (pattern.pattern, pattern.flags)
+    parsed = P.parse(source, flags)
+    if parsed.state.flags & re.IGNORECASE:
         return []
-    exact, factors = _seq(P.parse(compiled.pattern, compiled.flags))
+    exact, factors = _seq(parsed)
     sets = [s for s in factors + ([exact] if exact is not None else []) if s and min(map(len, s)) >= MIN_LEN]
     sets.sort(key=lambda s: (min(map(len, s)), -len(s)), reverse=True)
     return [frozenset(s) for s in sets]
@@ -130,6 +131,10 @@ def _node(op: object, av: object) -> Info:  # noqa: C901, PLR0911, PLR0912 - one
 MARKERS: tuple[str, ...] = ("rror", "RROR", "xception", "FAIL", "exc_type", "Killed")
 # Letters in every line of common log formats (ISO timestamps ...T10:00:00Z): no help as an anchor.
 _COMMON = frozenset("TZ")
+# A signature needing more literals than this (a vendor's list of error names) is read as context: each
+# literal costs the big-file scan (Hyperscan slows down past a few hundred short ones, the pure-Python
+# scan takes one memchr pass per anchor byte), and such lines carry an error marker anyway.
+MAX_GATED = 10
 
 
 def _cheap(literal: str) -> bool:
@@ -153,7 +158,9 @@ def gate_literals(catalog: Catalog) -> tuple[bytes, ...]:
 def _gate(catalog: Catalog) -> tuple[bytes, ...]:
     wanted = set(MARKERS)
     for sig in catalog.signatures:
-        cheap = next((lits for lits in literal_options(sig.pattern) if all(map(_cheap, lits))), None)
+        cheap = next(
+            (lits for lits in literal_options(sig.source) if len(lits) <= MAX_GATED and all(map(_cheap, lits))), None
+        )
         if cheap:
             wanted |= cheap
     for rx in (_SKIP, _SUCCESS):
@@ -167,6 +174,6 @@ def context_only_signatures(catalog: Catalog) -> list[str]:
     gate = gate_literals(catalog)
     out = []
     for sig in catalog.signatures:
-        if not any(all(any(g.decode() in lit for g in gate) for lit in lits) for lits in literal_options(sig.pattern)):
+        if not any(all(any(g.decode() in lit for g in gate) for lit in lits) for lits in literal_options(sig.source)):
             out.append(sig.id)
     return out

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from log_analyzer.catalog import Catalog
 from log_analyzer.engine import Candidate
-from log_analyzer.models import ErrorClass, LogAnalysis
+from log_analyzer.models import ErrorClass, LogAnalysis, Match
 from log_analyzer.templates import Template
 from shared.contracts import Evidence
+from shared.dbt_artifacts import ManifestIndex
 from shared.redact import clean
 
 ROOT_CAUSE_CHARS = 400
@@ -24,6 +25,37 @@ def no_failure(source: str, skipped: tuple[str, ...]) -> LogAnalysis:
     )
 
 
+def fallback_analysis(
+    catalog: Catalog,
+    line: int,
+    text: str,
+    *,
+    step: str,
+    source: str,
+    task: str | None,
+    skipped: tuple[str, ...],
+    wrapper: Match | None = None,
+) -> LogAnalysis:
+    """A failed log that no signature explains: class unknown, the most informative line as the cause.
+
+    ``wrapper`` is the line that only said that something failed (an exit code), cited too.
+    """
+    where = f" in task {task}" if task else ""
+    lines = {line: text}
+    if wrapper is not None:
+        lines.setdefault(wrapper.line, wrapper.text)
+    return LogAnalysis(
+        error_class=ErrorClass.UNKNOWN,
+        failed_node=task,
+        root_cause=_clean(f"unknown{where}: {text}", ROOT_CAUSE_CHARS),
+        evidence=_cite(lines, source),
+        skipped=skipped,
+        runbook=catalog.runbook_for(ErrorClass.UNKNOWN),
+        step=step,
+        source=source,
+    )
+
+
 def build_analysis(
     catalog: Catalog,
     best: Candidate | None,
@@ -36,6 +68,7 @@ def build_analysis(
     template: Template | None = None,
     unique_id: str | None = None,
     run_results_message: str | None = None,
+    manifest: ManifestIndex | None = None,
 ) -> LogAnalysis:
     if best is None:
         assert template is not None
@@ -56,7 +89,7 @@ def build_analysis(
     if error_class is ErrorClass.UNKNOWN and best.header is not None:
         error_class = _class_from_header(best.header.text)
     node = best.node or (f"source {match.get('source')}" if match.get("source") else None)
-    node_id = unique_id or _unique_id(node, project)
+    node_id = unique_id or _from_manifest(node, project, manifest) or _unique_id(node, project)
     label = _label(node) or (f"task {task}" if task else None)
     detail = match.text
     key = match.key_object
@@ -123,18 +156,31 @@ def _nearby_key(best: Candidate, cands: list[Candidate]) -> tuple[str | None, Ca
 
 
 def _evidence(
-    best: Candidate, cands: list[Candidate], source: str, detail: Candidate | None = None
+    best: Candidate,
+    cands: list[Candidate],
+    source: str,
+    detail: Candidate | None = None,
 ) -> tuple[Evidence, ...]:
     lines = {best.match.line: best.match.text}
     if best.header is not None:
         lines.setdefault(best.header.line, best.header.text)
     if detail is not None:
         lines.setdefault(detail.match.line, detail.match.text)
+    if not best.match.wrapper:
+        # a cause above an exit-code line: cite the wrapper too (the step that failed because of it)
+        below = [c for c in cands if c.match.wrapper and c.match.line > best.match.line]
+        if below:
+            wrapper = min(below, key=lambda c: c.match.line).match
+            lines.setdefault(wrapper.line, wrapper.text)
     near = sorted((c for c in cands if abs(c.match.line - best.match.line) <= 3), key=lambda c: c.match.line)
     for c in near:
         if len(lines) >= MAX_EVIDENCE:
             break
         lines.setdefault(c.match.line, c.match.text)
+    return _cite(lines, source)
+
+
+def _cite(lines: dict[int, str], source: str) -> tuple[Evidence, ...]:
     return tuple(
         Evidence(source=source if source != "text" else "log", line=n, text=_clean(t)) for n, t in sorted(lines.items())
     )
@@ -149,6 +195,25 @@ def _label(node: str | None) -> str | None:
     if len(parts) >= 3 and parts[0] in _RTYPES:
         return f"{parts[0]} {'.'.join(parts[2:4] if parts[0] == 'source' else parts[2:3])}"
     return node
+
+
+def _from_manifest(node: str | None, project: str | None, manifest: ManifestIndex | None) -> str | None:
+    """The node's unique_id in the manifest (a test's ends in its hash), when exactly one node fits."""
+    if not node or manifest is None:
+        return None
+    if " " in node:
+        rtype, name = node.split(" ", 1)
+    else:
+        parts = node.split(".")
+        if len(parts) < 3 or parts[0] not in _RTYPES:
+            return None
+        rtype, name = parts[0], ".".join(parts[3:4] if parts[0] == "source" else parts[2:3])
+    if rtype == "model" and "." in name:
+        name = name.split(".")[-1]
+    found = [n.unique_id for n in manifest.lookup(name) if n.resource_type == rtype]
+    if len(found) > 1 and project:
+        found = [uid for uid in found if uid.split(".")[1] == project]
+    return found[0] if len(found) == 1 else None
 
 
 def _unique_id(node: str | None, project: str | None) -> str | None:

@@ -66,10 +66,6 @@ DBT_KEY_MISSES = {
         for case in ("test_failure__not_null_store_failures", "test_failure__relationships", "test_failure__unique")
         for log in DBT_LOGS
     },
-    ("resource_exhausted__temp_directory_full", "dbt.log"): _TEMP_LIMIT_MISS.format(
-        where="dbt.log repeats the error four times while a repeated line keeps only its first position "
-        "(under the adapter's debug copy, line 136), not the one under the chosen root line (166)"
-    ),
     ("resource_exhausted__temp_directory_full", "dbt.jsonl"): _TEMP_LIMIT_MISS.format(
         where="the JSON log carries the whole message in one event, so both lines share one line number"
     ),
