@@ -20,7 +20,7 @@ from pathlib import Path
 
 from log_analyzer.analyzer import analyze_log
 from log_analyzer.models import LogAnalysis
-from shared.contracts import FindingStatus, Incident, LogDetails, LogFinding
+from shared.contracts import FindingStatus, Incident, LogDetails, LogFinding, Trigger
 from shared.dbt_artifacts import read_results
 from shared.errors import IncidentCommanderError, SourceError
 from shared.paths import PathRefused, inside
@@ -101,7 +101,7 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
         project_dir = None  # the project's name would come from a file outside the project
     reasons: list[str] = []
     result: LogAnalysis | None = None
-    task_log = TaskLogDbt.unread()
+    task_log = TaskLogDbt.stand_in(t)  # until this try's log is read: what the trigger itself names
     dbt = _Dbt(None, None)
     for source in sources:
         try:
@@ -113,7 +113,7 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
             reasons.append(str(exc))
             continue
         try:
-            task_log = TaskLogDbt.of_file(located) if isinstance(located, Path) else TaskLogDbt.of_text(located)
+            task_log = _scan(located, t)
             dbt = _belonging(run_results, dbt_log, TryWindow.of(t), task_log, not_used)
             result = analyze_log(
                 located, run_results=dbt.run_results, model=t.model, dbt_project_dir=project_dir, task=t.task_id
@@ -142,6 +142,14 @@ def _analyze(incident: Incident, settings: Settings) -> tuple[LogAnalysis | None
         )
         result = dataclasses.replace(result, source="trigger.exception")
     return result, reasons, not_used
+
+
+def _scan(located: Path | str, trigger: Trigger) -> TaskLogDbt:
+    """What this try's log says about dbt; a log that cannot be read stands in as the trigger."""
+    try:
+        return TaskLogDbt.of_file(located) if isinstance(located, Path) else TaskLogDbt.of_text(located)
+    except OSError as exc:
+        return TaskLogDbt.stand_in(trigger, f"{exc.__class__.__name__}: {exc.strerror or exc}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +198,8 @@ def _belonging(
                 not_used.append(f"logs/dbt.log: holds no invocation {', '.join(sorted(ids)[:3])} of this try: not used")
         else:
             not_used.append(
-                "logs/dbt.log: no dbt invocation id ties any of its runs to this try (its headers give a time "
-                "of day without a date): not used"
+                "logs/dbt.log: no dbt invocation id ties any of its runs to this try (since dbt 1.5 its headers "
+                "give a time of day without a date): not used"
             )
     return _Dbt(used_results, lines)
 

@@ -63,6 +63,7 @@ class Project:
     teams: dict[str, Any] = field(default_factory=dict)
     looked_in: list[str] = field(default_factory=list)  # problems met while opening (reported once)
     task_rules: Any = None  # OWNERS_FILE ``tasks:`` as loaded (owner_notifier.task_owners reads it)
+    owners_file_problem: str | None = None  # why OWNERS_FILE could not be read, when it is set
 
 
 def open_project(
@@ -92,7 +93,8 @@ def open_project(
     if owners_file is not None:
         data, problem = load_yaml_file(owners_file)
         if problem or not isinstance(data, dict):
-            project.looked_in.append(f"OWNERS_FILE {owners_file} ({problem or 'not a mapping'})")
+            project.owners_file_problem = f"OWNERS_FILE {owners_file} ({problem or 'not a mapping'})"
+            project.looked_in.append(project.owners_file_problem)
         else:
             rest = {k: v for k, v in data.items() if k != "tasks"}
             teams: dict[str, Any] = data["teams"] if isinstance(data.get("teams"), dict) else rest

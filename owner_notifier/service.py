@@ -135,14 +135,15 @@ def _task_owner_finding(
     """No dbt node of this try failed: the Airflow task's owner (OWNERS_FILE rules, then its ``owner``)."""
     trigger = incident.trigger
     rules, problems = task_rules(project.task_rules)
-    declared, looked_in = task_owners(trigger, rules)
+    file_problems = [project.owners_file_problem] if project.owners_file_problem else []
+    declared, looked_in = task_owners(trigger, rules, problems=[*file_problems, *problems])
     task = f"{trigger.dag_id}.{trigger.task_id}"
     target = FailedTarget(task, None, "task", (), failure_class(trigger.exception), "task_id")
     resolution = Resolution(
         model=task,
         unique_id=None,
         declared=tuple(declared),
-        looked_in=tuple([*project.looked_in, *problems, *looked_in]),
+        looked_in=tuple(dict.fromkeys([*project.looked_in, *problems, *looked_in])),
         kind="task",
     )
     owners: list[dict[str, Any]] = []

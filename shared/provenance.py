@@ -33,27 +33,45 @@ from shared.contracts import Trigger
 CLOCK_SKEW = timedelta(seconds=30)
 _MAX_LINE = 64 * 1024  # characters of one log line looked at
 _MAX_IDS = 50  # dbt invocation ids remembered from one task log
+_CHUNK = 8 * 1024 * 1024  # bytes read at a time from a task log
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# "Running with dbt=1.11.16" (every dbt command's first line, text and console), the JSON log's
-# "invocation_id", and dbt.log's invocation header "===== 11:22:11.255483 | <uuid> =====".
-_DBT_RAN = re.compile(r"Running with dbt=\d|\"invocation_id\"|^=+ [\d:.]+ \| " + _UUID + " =+", re.M)
-_INVOCATION_ID = re.compile(r"invocation(?:_id|\s+id)?\W{0,4}(" + _UUID + r")|^=+ [\d:.]+ \| (" + _UUID + r") =+", re.I)
-
-
+# dbt.log's invocation header: "===== 11:22:11.255483 | <uuid> =====" (dbt >= 1.5: time of day only),
+# "===== 2022-06-21 10:45:34.196823 | <uuid> =====" (dbt <= 1.4, with the date).
+_HEADER = r"^=+ (?:\d{4}-\d{2}-\d{2} )?[\d:.]+ \| (" + _UUID + r") =+"
+# That dbt ran: "Running with dbt=1.11.16" (every dbt command's first line), a JSON log event's
+# "invocation_id" key (also JSON-escaped inside an Airflow 3 JSON log line), or a dbt.log header.
+_DBT_RAN = re.compile(r"Running with dbt=\d|\\?\"invocation_id\\?\"|" + _HEADER, re.M)
+# The ids of dbt invocations: only where dbt writes them (a JSON event's key, dbt.log's header, dbt
+# Cloud's "invocation id"), never any UUID after the word "invocation" (a Lambda's, an API's).
+_INVOCATION_ID = re.compile(
+    r"\\?\"invocation_id\\?\"\s*:\s*\\?\"("
+    + _UUID
+    + r")|"
+    + _HEADER
+    + r"|dbt\b.{0,80}?invocation[ _]id\W{1,4}("
+    + _UUID
+    + ")",
+    re.I | re.M,
+)
 # dbt's lines that name a node that failed, in text and console output (colours stripped first):
 # "Failure in test x (…)", "Runtime Error in model x (…)", "12 of 30 ERROR creating sql table model
-# main.x ....", "9 of 11 FAIL 1 x ....", "CANCEL query model.pkg.x"; and JSON events' unique ids
-# with an error status. The name is the last dotted part (schema.x, model.pkg.x -> x).
+# main.x ....... [ERROR in 0.2s]", "9 of 11 FAIL 1 x ......... [FAIL 1 in 0.03s]", "CANCEL query
+# model.pkg.x". The name is the last dotted part (schema.x, model.pkg.x -> x). A result line must end
+# in dbt's dotted leader and bracket, so "attempt 1 of 3 ERROR retrying ..." names nothing.
 _COLOUR = re.compile(r"(?:\x1b|\\u001b|\\x1b)\[[0-9;]*m")
 _FAILED_NODE = re.compile(
     r"\b(?:Failure|(?:Database|Runtime|Compilation|Dependency|Parsing) Error) in "
-    r"(?:model|test|snapshot|seed|source|unit_test|sql_operation) (?P<a>[\w.\-]+)"
-    r"|\b\d+ of \d+ ERROR creating \w+(?: \w+)*? (?:model|seed|snapshot) (?P<b>[\w.\-]+)"
-    r"|\b\d+ of \d+ (?:FAIL|ERROR) \d* ?(?P<c>[\w.\-]+) \.{3}"
-    r"|\bCANCEL query \w+\.(?P<d>[\w.\-]+)"
+    r"(?:model|test|snapshot|seed|source|unit_test|sql_operation) (?P<a>[\w.\-]+) \("
+    r"|\b\d+ of \d+ ERROR creating \w+(?: \w+)*? (?:model|seed|snapshot) (?P<b>[\w.\-]+) \.{3,} \["
+    r"|\b\d+ of \d+ (?:FAIL|ERROR) \d* ?(?P<c>[\w.\-]+) \.{3,} \["
+    r"|\bCANCEL query (?:model|test|snapshot|seed)\.[\w\-]+\.(?P<d>[\w.\-]+)"
 )
+# One C pass over each chunk finds the markers; only the lines holding one are looked at closely (a
+# task log is mostly other text). No leading wildcard: "[^\n]*(marker)" backtracks on every line.
+_MARKER = re.compile(rb"dbt|invocation|Error in |Failure in |ERROR creating|FAIL |CANCEL query|=====")
 _MAX_NAMES = 5_000
+_HEADER_LINE = re.compile(_HEADER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,44 +92,96 @@ class TryWindow:
 
 @dataclass(frozen=True, slots=True)
 class TaskLogDbt:
-    """What this try's own log says about dbt. ``read`` False: no task log could be read."""
+    """What this try's own log says about dbt.
+
+    ``read`` False: no task log could be read; then ``failed_names`` holds what the trigger itself
+    names (its model, the nodes its exception text names, its task id's parts), which an artifact
+    must fail on to be tied to this try by its time alone (``stand_in``).
+    """
 
     read: bool
     ran_dbt: bool = False
     invocation_ids: frozenset[str] = frozenset()
     failed_names: frozenset[str] = frozenset()  # nodes the log says failed, by name, lower case
+    problem: str | None = None  # why the log could not be read, when it was there
 
     @classmethod
-    def unread(cls) -> TaskLogDbt:
-        return cls(read=False)
+    def unread(cls, problem: str | None = None) -> TaskLogDbt:
+        return cls(read=False, problem=problem)
+
+    @classmethod
+    def stand_in(cls, trigger: Trigger, problem: str | None = None) -> TaskLogDbt:
+        """No task log: what the trigger names stands in for it (never enough alone to say dbt ran)."""
+        names = set(cls.of_text(trigger.exception or "").failed_names)
+        names.update(_last_part(n) for n in (trigger.model, *trigger.task_id.split(".")) if n)
+        return cls(read=False, failed_names=frozenset(names), problem=problem)
 
     @classmethod
     def scan(cls, lines: Iterable[str]) -> TaskLogDbt:
-        """Scan a log's lines (any length; each line bounded) for dbt invocations and their ids."""
-        ran = False
-        ids: set[str] = set()
-        names: set[str] = set()
+        """Scan a log's lines (any length; each line bounded) for dbt invocations, their ids and the
+        nodes they say failed. Lines without any dbt marker are skipped cheaply."""
+        found = _Found()
         for raw in lines:
-            line = raw[:_MAX_LINE]
-            if any(marker in line for marker in (" in ", " of ", "CANCEL")) and len(names) < _MAX_NAMES:
-                for match in _FAILED_NODE.finditer(_COLOUR.sub("", line)):
-                    names.add(_last_part(next(g for g in match.groups() if g)))
-            if "dbt" not in line and "invocation" not in line and "| " not in line:
-                continue
-            ran = ran or bool(_DBT_RAN.search(line))
-            for match in _INVOCATION_ID.finditer(line):
-                if len(ids) < _MAX_IDS:
-                    ids.add((match[1] or match[2]).lower())
-        return cls(read=True, ran_dbt=ran or bool(ids), invocation_ids=frozenset(ids), failed_names=frozenset(names))
+            found.add(raw[:_MAX_LINE])
+        return found.result()
 
     @classmethod
     def of_file(cls, path: Path) -> TaskLogDbt:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            return cls.scan(handle)
+        """Scan a log file in chunks: one bytes regex pass finds the candidate lines (hundreds of MB/s)."""
+        found = _Found()
+        with path.open("rb") as handle:
+            rest = b""
+            while chunk := handle.read(_CHUNK):
+                chunk = rest + chunk
+                cut = chunk.rfind(b"\n") + 1
+                rest, chunk = (chunk[cut:], chunk[:cut]) if cut else (chunk[-_MAX_LINE:], b"")
+                _candidates(chunk, found)
+            _candidates(rest, found)
+        return found.result()
 
     @classmethod
     def of_text(cls, text: str) -> TaskLogDbt:
         return cls.scan(text.splitlines())
+
+
+def _candidates(chunk: bytes, found: _Found) -> None:
+    """Hand ``found`` each line of ``chunk`` that holds a marker, once."""
+    done = 0
+    for match in _MARKER.finditer(chunk):
+        if match.start() < done:
+            continue  # a second marker on a line already handed over
+        start = chunk.rfind(b"\n", 0, match.start()) + 1
+        end = chunk.find(b"\n", match.end())
+        done = len(chunk) if end == -1 else end
+        found.add(chunk[start:done].decode("utf-8", "replace")[:_MAX_LINE])
+
+
+class _Found:
+    """What a scan has found so far."""
+
+    def __init__(self) -> None:
+        self.ran = False
+        self.ids: set[str] = set()
+        self.names: set[str] = set()
+
+    def add(self, line: str) -> None:
+        if len(self.names) < _MAX_NAMES and ("in " in line or " of " in line or "CANCEL" in line):
+            for match in _FAILED_NODE.finditer(_COLOUR.sub("", line)):
+                self.names.add(_last_part(next(g for g in match.groups() if g)))
+        if "dbt" not in line and "invocation" not in line and "=====" not in line:
+            return
+        self.ran = self.ran or bool(_DBT_RAN.search(line))
+        for match in _INVOCATION_ID.finditer(line):
+            if len(self.ids) < _MAX_IDS:
+                self.ids.add(next(g for g in match.groups() if g).lower())
+
+    def result(self) -> TaskLogDbt:
+        return TaskLogDbt(
+            read=True,
+            ran_dbt=self.ran or bool(self.ids),
+            invocation_ids=frozenset(self.ids),
+            failed_names=frozenset(self.names),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +221,16 @@ def judge_artifact(
             f"invocation {theirs}: not used",
         )
     theirs_failed = sorted({_last_part(node) for node in failed_nodes})
+    if not task_log.read and not task_log.failed_names.intersection(theirs_failed):
+        # No log to say whether this try ran dbt: a bash or Python task failing while another DAG's
+        # dbt run wrote its artifacts would borrow them by time alone. The trigger must name one of
+        # the artifact's failed nodes (its model, its exception text, its task id).
+        why = f" ({task_log.problem})" if task_log.problem else ""
+        return Verdict(
+            False,
+            f"{name}: no task log was read for this try{why}, and nothing the trigger names is among its "
+            f"failed nodes ({', '.join(theirs_failed[:3]) or 'none'}): the time alone does not tie it, not used",
+        )
     if theirs_failed and task_log.failed_names and not task_log.failed_names.intersection(theirs_failed):
         return Verdict(
             False,
@@ -182,15 +262,16 @@ def judge_artifact(
 def dbt_log_invocation(text_lines: Iterable[str], *, invocation_ids: frozenset[str]) -> tuple[list[str], str | None]:
     """The lines of ``logs/dbt.log`` that belong to one of ``invocation_ids`` (dbt appends every
     invocation to one file, each opened by a ``===== <time> | <invocation id> =====`` header), and the
-    id of the last such invocation; ([], None) when none of them is in the file."""
+    id of the last such invocation; ([], None) when none of them is in the file. Two dbt processes
+    writing one dbt.log at once interleave their lines: those of the other run are kept too (known)."""
     wanted = {i.lower() for i in invocation_ids}
     kept: list[str] = []
     current: str | None = None
     found: str | None = None
     for line in text_lines:
-        header = _INVOCATION_ID.match(line) if line.startswith("=") else None
+        header = _HEADER_LINE.match(line) if line.startswith("=") else None
         if header:
-            current = (header[2] or header[1] or "").lower()
+            current = header[1].lower()
             if current in wanted:
                 kept = []  # the last matching invocation wins (a retry in the same try)
                 found = current

@@ -133,8 +133,16 @@ def _export_missing(url: str) -> str:
 def _owner_notifier(s: Settings) -> str:
     dbt = _path("DBT_PROJECT_DIR", s.dbt_project_dir, "folder", read="owners from the dbt artifacts in", what="owners")
     owners_file = _path("OWNERS_FILE", s.owners_file, "file", read="owners file", what="owners file")
-    consequence = "no owner can be found, nobody is pinged" if s.dbt_project_dir is None else None
-    return _line(Specialist.OWNER_NOTIFIER.value, [dbt, owners_file], consequence)
+    logs = (
+        f"this try's task log (for its dbt runs) from AIRFLOW_LOG_FOLDER={s.airflow_log_folder}"
+        if s.airflow_log_folder
+        else "this try's task log: AIRFLOW_LOG_FOLDER not set"
+        + (", Airflow API at AIRFLOW_API_URL" if s.airflow_api_url else "")
+    )
+    consequence = None
+    if s.dbt_project_dir is None and s.owners_file is None:
+        consequence = "only the Airflow task's own owner argument can name an owner"
+    return _line(Specialist.OWNER_NOTIFIER.value, [dbt, owners_file, logs], consequence)
 
 
 def _commander(s: Settings) -> str:
@@ -142,7 +150,7 @@ def _commander(s: Settings) -> str:
         where = f"the console sink INCIDENT_OUTBOX={s.outbox_path} (SLACK_BOT_TOKEN not set)"
     else:
         where = f"Slack INCIDENT_SLACK_CHANNEL={s.slack_channel} at SLACK_API_URL={mask_url(s.slack_api_url)}"
-    return f"{COMMANDER} posts to: {where}"
+    return f"{COMMANDER} posts to: {where}; history in INCIDENT_DB_URL={mask_url(s.incident_db_url)}"
 
 
 _SERVICES: dict[str, Callable[[Settings], str]] = {

@@ -96,10 +96,13 @@ class Settings(BaseSettings):
         FLOWER_BASIC_AUTH: an empty login is refused, not replaced by a generated one.)"""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("incident_db_url", mode="before")
+    @field_validator("incident_db_url", "spool_dir", "outbox_path", mode="before")
     @classmethod
-    def _empty_db_url_is_the_default(cls, value: object) -> object:
-        return DEFAULT_DB_URL if isinstance(value, str) and not value.strip() else value
+    def _empty_location_is_refused(cls, value: object) -> object:
+        """`INCIDENT_SPOOL_DIR=` would be Path("."): the spool in whatever directory Airflow runs from."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: unset it for the default, or give a path (or URL)")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

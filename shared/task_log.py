@@ -296,8 +296,9 @@ def _api(settings: Settings, trigger: Trigger) -> AirflowApiSource:
 
 
 def dbt_in_task_log(trigger: Trigger, settings: Settings) -> tuple[TaskLogDbt, list[str]]:
-    """What this try's own log says about dbt (``TaskLogDbt.unread()`` when no source could be read),
-    and one line per source that could not be read. The first source that resolves is the log."""
+    """What this try's own log says about dbt, and one line per source that could not be read. The
+    first source that resolves is the log; when none can be read, what the trigger names stands in
+    (``TaskLogDbt.stand_in``)."""
     sources, problems = task_log_sources(trigger, settings)
     for source in sources:
         try:
@@ -307,7 +308,10 @@ def dbt_in_task_log(trigger: Trigger, settings: Settings) -> tuple[TaskLogDbt, l
             continue
         try:
             return (TaskLogDbt.of_file(located) if isinstance(located, Path) else TaskLogDbt.of_text(located)), problems
+        except OSError as exc:  # there, but not readable (permissions, a vanished file)
+            problems.append(f"task log: {source.description}: {exc.__class__.__name__}")
+            return TaskLogDbt.stand_in(trigger, f"{exc.__class__.__name__}"), problems
         finally:
             if isinstance(source, AirflowApiSource) and isinstance(located, Path):
                 located.unlink(missing_ok=True)
-    return TaskLogDbt.unread(), problems
+    return TaskLogDbt.stand_in(trigger), problems

@@ -325,7 +325,10 @@ def test_a_dbt_artifact_symlinked_outside_the_project_is_refused(
     (project / relative).unlink()
     shutil.copy(outside, project / relative)
     if relative == "logs/dbt.log":
-        (project / "target/run_results.json").write_text(json.dumps({"metadata": BELONGING_METADATA, "results": []}))
+        failed = [{"unique_id": "model.shop.fct_orders", "status": "error", "message": "Database Error"}]
+        (project / "target/run_results.json").write_text(
+            json.dumps({"metadata": BELONGING_METADATA, "results": failed})
+        )
     finding = analyze_incident(_incident(model="fct_orders"), _settings(roots["logs"], project))
     assert SECRET in finding.model_dump_json() and not finding.details.not_used
 

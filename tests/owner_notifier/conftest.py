@@ -25,6 +25,12 @@ OWNERS_FILE = FIXTURES / "owners.yml"
 # The try that wrote the fixture project's artifacts (generate.sh's `dbt build` at 10:58:35 and
 # `dbt source freshness` at 10:58:40): a trigger for that try may use them as evidence.
 FIXTURE_TRY = {"started_at": "2026-11-23T10:58:00+00:00", "ended_at": "2026-11-23T10:58:45+00:00"}
+# What Airflow carried from that build (dbt's own message for fct_orders, from its run_results.json): with
+# no task log to read, the trigger must name one of the artifact's failed nodes for it to count.
+FIXTURE_EXCEPTION = (
+    "AirflowException: dbt build failed\nRuntime Error in model fct_orders (models/marts/fct_orders.sql)\n"
+    '  Binder Error: Referenced column "discount_cents" not found in FROM clause!'
+)
 
 
 @pytest.fixture
@@ -100,6 +106,7 @@ def make_incident(**trigger: Any) -> Incident:
         "dag_id": "hourly_marts",
         "task_id": "dbt_build",
         "run_id": "scheduled__2026-11-23T10:00:00+00:00",
+        "exception": FIXTURE_EXCEPTION,
         **FIXTURE_TRY,
     }
     fields.update(trigger)

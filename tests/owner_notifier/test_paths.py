@@ -161,5 +161,5 @@ def test_run_results_symlinked_outside_is_refused(project_copy: Path, elsewhere:
 
     run_results.unlink()  # control: the same file inside the project names fin_ledger
     shutil.copy(elsewhere / "run_results.json", run_results)
-    finding, _ = _notify(project_copy)
+    finding, _ = _notify(project_copy, exception="Database Error in model fin_ledger (models/fin_ledger.sql)")
     assert [n["name"] for n in _rows(finding, "failed_nodes")] == ["fin_ledger"]

@@ -9,15 +9,18 @@ from owner_notifier.owners import open_project
 from owner_notifier.targets import failure_class, find_targets
 from shared.contracts import Trigger
 from shared.provenance import TaskLogDbt
-from tests.owner_notifier.conftest import FIXTURE_TRY, PROJECT
+from tests.owner_notifier.conftest import FIXTURE_EXCEPTION, FIXTURE_TRY, PROJECT
 
-UNREAD = TaskLogDbt.unread()  # no task log: the artifacts are judged by the try's window alone
 RAN_DBT = TaskLogDbt.scan(["[0m10:58:30  Running with dbt=1.11.16"])
 
 
 def _trigger(**fields: object) -> Trigger:
     base = {"dag_id": "hourly_marts", "task_id": "dbt_build", "run_id": "manual__1", **FIXTURE_TRY}
     return Trigger(**{**base, **fields})  # type: ignore[arg-type]
+
+
+# No task log read: the trigger stands in, naming fct_orders as Airflow's exception text does
+UNREAD = TaskLogDbt.stand_in(_trigger(exception=FIXTURE_EXCEPTION))
 
 
 def test_trigger_model_wins() -> None:
@@ -53,8 +56,9 @@ def test_source_freshness_failures_answer_to_the_source(project_copy: Path) -> N
     doc = json.loads(run_results.read_text())
     doc["results"] = [r for r in doc["results"] if r["status"] not in ("error", "fail")]
     run_results.write_text(json.dumps(doc))
+    # (this try's log was read and shows a dbt run; it names no failed node, so the time decides)
     targets, _ = find_targets(
-        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=UNREAD
+        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=RAN_DBT
     )
     assert {(t.unique_id, t.found_by, t.failure_class) for t in targets} == {
         ("source.dbt_owners.raw.raw_orders", "sources.json", "source freshness: stale"),
@@ -70,6 +74,17 @@ def test_task_id_matches_a_manifest_node(no_manifest_project: Path) -> None:
             _trigger(task_id=task_id), project, target_dir=no_manifest_project / "target", task_log=RAN_DBT
         )
         assert [(t.name, t.found_by) for t in targets] == [("fct_revenue", "task_id")], task_id
+
+
+def test_with_no_task_log_an_artifact_the_trigger_does_not_name_is_not_used(project_copy: Path) -> None:
+    # A bash task fails while another run's dbt build writes its artifacts; no log can be read:
+    # the time alone does not make that build's failures this task's
+    bash = _trigger(task_id="export_to_sftp", exception="AirflowException: Bash command failed. exit code 3.")
+    targets, looked_in = find_targets(
+        bash, open_project(project_copy), target_dir=project_copy / "target", task_log=TaskLogDbt.stand_in(bash)
+    )
+    assert targets == []
+    assert any("no task log was read for this try" in line for line in looked_in)
 
 
 def test_nothing_found_says_where_it_looked(no_manifest_project: Path) -> None:
@@ -94,7 +109,7 @@ def test_an_unusable_run_results_is_noted_and_sources_json_still_read(project_co
     # Given a run_results.json cut short, and the real sources.json of `dbt source freshness`
     (project_copy / "target" / "run_results.json").write_text('{"results": [')
     targets, looked_in = find_targets(
-        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=UNREAD
+        _trigger(), open_project(project_copy), target_dir=project_copy / "target", task_log=RAN_DBT
     )
     assert "target/run_results.json (unusable: SourceError)" in looked_in
     assert {t.name for t in targets} == {"raw_orders", "raw_customers"}

@@ -65,8 +65,10 @@ def test_airflows_default_owner_or_none_is_nobody_said_plainly(owner: str | None
 
 
 def test_a_rule_without_owners_or_with_a_bad_pattern_is_skipped_and_said() -> None:
-    rules, problems = task_rules([{"dag": "pic_*"}, {"dag": 3, "owners": "x"}, "export_*", {"owners": "y"}])
-    assert [r.owners for r in rules] == [("y",)]  # dag and task default to "*"
+    rules, problems = task_rules(
+        [{"dag": "pic_*"}, {"dag": 3, "owners": "x"}, "export_*", {"task": "t", "owners": "y"}]
+    )
+    assert [(r.dag, r.owners) for r in rules] == [("*", ("y",))]  # the pattern not given defaults to "*"
     assert len(problems) == 3 and all(p.endswith("skipped") for p in problems)
     assert task_rules("not a list") == ([], ["OWNERS_FILE tasks: is not a list of rules"])
 
@@ -152,3 +154,27 @@ def test_a_dbt_try_outside_the_artifacts_window_gets_no_dbt_node_and_says_why(tm
         "target/run_results.json: written at 2026-11-23 10:58:35 UTC, before this try started at "
         "2026-11-23 11:40:00 UTC: not used"
     ) in finding.details.targets_looked_in
+
+
+def test_a_rule_with_an_unknown_key_is_refused_not_broadened_to_every_task() -> None:
+    # `dag_id` is not `dag`: read as "dag: *" it would match marketing.load and ping payments
+    rules, problems = task_rules([{"dag_id": "billing_*", "task_id": "export_*", "owners": ["payments"]}])
+    assert rules == []
+    assert problems == ["OWNERS_FILE tasks[0]: unknown key dag_id, task_id (a rule has dag, task, owners): skipped"]
+    rules, problems = task_rules([{"owners": ["payments"]}])
+    assert rules == [] and problems == ["OWNERS_FILE tasks[0]: names neither dag nor task: skipped"]
+
+
+def test_with_owners_file_problems_the_airflow_owner_does_not_stand_in_for_its_rules() -> None:
+    declared, looked_in = task_owners(
+        _trigger(task_owner="alice@example.com"), [], problems=["OWNERS_FILE tasks[0]: unknown key dag_id"]
+    )
+    assert declared == []
+    assert looked_in[-1] == "Airflow task owner: not used while OWNERS_FILE has problems (fix it first)"
+
+
+def test_an_unreadable_owners_file_gives_no_owner_and_says_why(tmp_path: Path) -> None:
+    env = _shared_project(tmp_path, "tasks: [unclosed\n")
+    finding, sink = _notify(env, **BASH_TRY, task_owner="alice@example.com")
+    assert finding.details.owners[0].owner is None and sink.posts == []
+    assert "OWNERS_FILE" in finding.summary and "not used while OWNERS_FILE has problems" in finding.summary

@@ -32,13 +32,18 @@ def _window(start: datetime | None, end: datetime) -> TryWindow:
     return TryWindow(started_at=start, ended_at=end)
 
 
+# No task log read: the sample's trigger stands in (it names fct_orders, the artifact's failed model)
+SAMPLE_STAND_IN = TaskLogDbt.stand_in(sample_trigger())
+
+
 def _judge(window: TryWindow, task_log: TaskLogDbt | None = None) -> tuple[bool, str]:
     verdict = judge_artifact(
         "target/run_results.json",
         generated_at=RESULTS.generated_at,
         invocation_id=RESULTS.invocation_id,
         window=window,
-        task_log=task_log or TaskLogDbt.unread(),
+        task_log=task_log or SAMPLE_STAND_IN,
+        failed_nodes=[r.unique_id for r in RESULTS.failed],
     )
     return verdict.used, verdict.reason
 
@@ -117,7 +122,8 @@ def test_an_artifact_without_generated_at_cannot_be_tied() -> None:
         generated_at=None,
         invocation_id=None,
         window=TryWindow.of(sample_trigger()),
-        task_log=TaskLogDbt.unread(),
+        task_log=SAMPLE_STAND_IN,
+        failed_nodes=["model.hourly_marts.fct_orders"],
     )
     assert not verdict.used and "has no generated_at" in verdict.reason
 
@@ -206,3 +212,54 @@ def test_an_artifact_whose_failures_this_trys_log_does_not_name_is_another_runs(
         failed_nodes=[r.unique_id for r in RESULTS.failed],
     )
     assert ours.used, ours.reason
+
+
+def test_with_no_task_log_a_trigger_that_names_none_of_the_failures_borrows_nothing() -> None:
+    # A bash task failed while another DAG's dbt build wrote run_results.json; its log could not be read
+    bash = Trigger(
+        dag_id="pic_bash_exit",
+        task_id="export_to_sftp",
+        run_id="r",
+        exception="AirflowException: Bash command failed. The command returned a non-zero exit code 3.",
+        **{k: getattr(sample_trigger(), k) for k in ("started_at", "ended_at")},
+    )
+    used, reason = _judge(TryWindow.of(bash), TaskLogDbt.stand_in(bash, "PermissionError"))
+    assert not used
+    assert reason == (
+        "target/run_results.json: no task log was read for this try (PermissionError), and nothing the trigger "
+        "names is among its failed nodes (fct_orders): the time alone does not tie it, not used"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "ran", "ids"),
+    [
+        ("Lambda invocation id: 0ac9b3fb-d75b-46f0-a0b4-f3d31d1e3b3c", False, set()),  # not dbt's
+        ('{"event": "x", \\"invocation_id\\": \\"0ac9b3fb-d75b-46f0-a0b4-f3d31d1e3b3c\\"}', True, {"0ac9b3fb"}),
+        (
+            "============================== 2022-06-21 10:45:34.196823 | 0ac9b3fb-d75b-46f0-a0b4-f3d31d1e3b3c =====",
+            True,
+            {"0ac9b3fb"},
+        ),
+        ("dbt Cloud job run 7, invocation id: 0ac9b3fb-d75b-46f0-a0b4-f3d31d1e3b3c", True, {"0ac9b3fb"}),
+    ],
+)
+def test_only_the_places_dbt_writes_its_invocation_id_count(line: str, ran: bool, ids: set[str]) -> None:
+    scanned = TaskLogDbt.scan([line])
+    assert scanned.ran_dbt is ran
+    assert {i[:8] for i in scanned.invocation_ids} == ids
+
+
+def test_a_retry_line_that_is_not_a_dbt_result_names_no_node() -> None:
+    assert TaskLogDbt.scan(["attempt 1 of 3 ERROR retrying ..."]).failed_names == frozenset()
+
+
+@pytest.mark.parametrize("log", [DBT_TASK_LOG, BASH_LOG, DBT_FAILURES / "test_failure__unique" / "dbt.log"])
+def test_the_chunked_file_scan_finds_what_the_line_scan_finds(log: Path, tmp_path: Path) -> None:
+    whole = TaskLogDbt.of_text(log.read_text())
+    assert TaskLogDbt.of_file(log) == whole
+    # a log of many chunks, the interesting lines far apart, finds the same
+    big = tmp_path / "big.log"
+    filler = "[2026-11-23T11:02:13.711+0000] {subprocess.py:106} INFO - nothing to see here\n" * 120_000
+    big.write_text(filler + log.read_text() + filler)
+    assert TaskLogDbt.of_file(big) == whole

@@ -90,26 +90,30 @@ def test_owner_notifier_names_the_project_and_the_owners_file(pipeline: dict[str
     line = reads_line(load_settings(DBT_PROJECT_DIR=str(pipeline["dbt"]), OWNERS_FILE=str(owners)), "owner_notifier")
     assert line == (
         f"owner_notifier reads: owners from the dbt artifacts in DBT_PROJECT_DIR={pipeline['dbt']}, "
-        f"owners file OWNERS_FILE={owners}"
+        f"owners file OWNERS_FILE={owners}, this try's task log: AIRFLOW_LOG_FOLDER not set"
     )
+    # an OWNERS_FILE alone still names owners of tasks (its tasks: rules), so nothing is said to be lost
     assert reads_line(load_settings(OWNERS_FILE=str(pipeline["dbt"])), "owner_notifier") == (
         f"owner_notifier reads: owners: DBT_PROJECT_DIR not set, owners file OWNERS_FILE={pipeline['dbt']} "
-        "(not a file) - no owner can be found, nobody is pinged"
+        "(not a file), this try's task log: AIRFLOW_LOG_FOLDER not set"
+    )
+    assert reads_line(load_settings(), "owner_notifier").endswith(
+        "- only the Airflow task's own owner argument can name an owner"
     )
 
 
 def test_the_commander_says_where_it_posts_without_the_slack_token(tmp_path: Path) -> None:
     console = reads_line(load_settings(INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl")), "commander")
-    assert console == (
+    assert console.startswith(
         f"commander posts to: the console sink INCIDENT_OUTBOX={tmp_path / 'outbox.jsonl'} (SLACK_BOT_TOKEN not set)"
     )
+    assert console.endswith("; history in INCIDENT_DB_URL=sqlite:///.incident-commander/incidents.db")
     slack = reads_line(
         load_settings(SLACK_BOT_TOKEN=f"xoxb-{SECRET}", SLACK_API_URL=f"https://bot:{SECRET}@slack.internal/api/"),
         "commander",
     )
-    assert (
-        slack
-        == f"commander posts to: Slack INCIDENT_SLACK_CHANNEL=#incidents at SLACK_API_URL=https://bot:{MASK}@slack.internal/api/"
+    assert slack.startswith(
+        f"commander posts to: Slack INCIDENT_SLACK_CHANNEL=#incidents at SLACK_API_URL=https://bot:{MASK}@slack.internal/api/;"
     )
 
 
@@ -146,3 +150,18 @@ def test_an_empty_variable_is_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
         None,
         None,
     )
+
+
+@pytest.mark.parametrize("name", ["INCIDENT_SPOOL_DIR", "INCIDENT_OUTBOX", "INCIDENT_DB_URL"])
+def test_an_empty_location_is_refused_naming_the_variable(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `INCIDENT_SPOOL_DIR=` would otherwise spool into whatever directory Airflow runs from
+    from shared.errors import ConfigError
+    from shared.settings import get_settings
+
+    monkeypatch.setenv(name, "")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=f"{name}: Value error, is empty"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
