@@ -24,6 +24,13 @@ Bad days, by time window (``outage``, ``ghost``, ``slow``): Slack down (503, not
 Slack doing the call and then answering 500, and Slack doing the call and answering only after
 the client has given up. The last two are the ambiguous answers that make naive retries double-post.
 
+Rate limits (``SlackServer(enforce_limits=True)``, off by default): Slack's published limits,
+``SLACK_LIMITS``, each a token bucket (``per_s`` refill, ``burst`` capacity) per method, and per
+channel for ``chat.postMessage``. A call over the limit is answered 429 ``ratelimited`` with
+``Retry-After`` (whole seconds, as Slack sends it) and is not performed; any 429 in this mode, an
+injected one (``rate_limit``) too, holds that method (and channel) for its Retry-After: a call
+before then is answered 429 again. ``rate_limited_count(method)`` counts the 429s given.
+
 Run as a process (the benchmark, manual trying): ``python -m tests.slack_server --port 0``
 prints the base URL on the first line of stdout and serves until killed.
 """
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -49,6 +57,32 @@ MAX_SECTION_TEXT = 3_000
 MAX_HEADER_TEXT = 150
 MAX_MESSAGE_TEXT = 40_000
 MAX_TOTAL_BLOCK_TEXT = 13_000  # where bolt-js #2509 saw msg_blocks_too_long
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A token bucket: ``burst`` calls at once, refilled at ``per_s``; ``per_channel``: one per channel."""
+
+    per_s: float
+    burst: float
+    per_channel: bool = False
+
+
+# Slack's published limits (https://api.slack.com/docs/rate-limits: "per API method per app per
+# workspace"). Slack gives each tier's floor ("50+ per minute") and "short bursts" without a size:
+# the bursts here are our choice, a little above what shared.slack_budget.SLACK_RATES spends.
+_TIER_2 = Limit(per_s=20 / 60, burst=5)  # "Tier 2: 20+ per minute"
+_TIER_3 = Limit(per_s=50 / 60, burst=10)  # "Tier 3: 50+ per minute. Sporadic bursts are welcome."
+SLACK_LIMITS: dict[str, Limit] = {
+    # https://api.slack.com/methods/chat.postMessage "Rate limits: Special":
+    # "1 per second per channel with short bursts" (Slack's workspace-wide limit is far higher: not modelled).
+    "chat.postMessage": Limit(per_s=1.0, burst=3, per_channel=True),
+    "chat.update": _TIER_3,  # https://api.slack.com/methods/chat.update: Tier 3
+    "users.lookupByEmail": _TIER_3,  # https://api.slack.com/methods/users.lookupByEmail: Tier 3
+    "conversations.history": _TIER_3,  # https://api.slack.com/methods/conversations.history: Tier 3
+    "conversations.replies": _TIER_3,  # https://api.slack.com/methods/conversations.replies: Tier 3
+    "conversations.list": _TIER_2,  # https://api.slack.com/methods/conversations.list: Tier 2
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +122,8 @@ class _State:
     faults: dict[str, deque[_Fault]] = field(default_factory=lambda: defaultdict(deque))
     windows: list[_Window] = field(default_factory=list)
     last_ts_us: int = 0
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, time.monotonic())
+    held: dict[str, float] = field(default_factory=dict)  # key -> time.monotonic() until which 429 is answered
 
 
 class SlackApiError(Exception):
@@ -109,8 +145,12 @@ class SlackServer:
         channels: dict[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        enforce_limits: bool = False,
+        limits: dict[str, Limit] | None = None,
     ) -> None:
         self.token = token
+        self.enforce_limits = enforce_limits
+        self.limits = dict(SLACK_LIMITS if limits is None else limits)
         self.users = {email.lower(): uid for email, uid in (users or {}).items()}
         self._channels = {name.lstrip("#"): cid for name, cid in (channels or {}).items()}
         self._host = host
@@ -151,6 +191,10 @@ class SlackServer:
     def calls(self, method: str | None = None) -> list[Call]:
         with self._lock:
             return [c for c in self._state.calls if method is None or c.method == method]
+
+    def rate_limited_count(self, method: str | None = None) -> int:
+        """How many calls (of ``method``, or of any) were answered 429."""
+        return sum(1 for c in self.calls(method) if c.status == 429)
 
     def channel_id(self, channel: str) -> str:
         """The id Slack would give ``channel`` (a name like ``#incidents``, or already an id)."""
@@ -250,6 +294,8 @@ class SlackServer:
             fault = self._state.faults[method].popleft() if self._state.faults[method] else None
             if window is not None and window.mode == "outage":
                 fault = _Fault(503, "service_unavailable")
+            if self.enforce_limits:
+                fault = self._limited(method, params, fault)
             if fault is not None:
                 status, extra, body = _fault_response(fault)
             else:
@@ -270,6 +316,29 @@ class SlackServer:
         if delay_s:
             time.sleep(delay_s)  # outside the lock: other calls go on meanwhile
         return status, extra, body
+
+    def _limited(self, method: str, params: dict[str, Any], fault: _Fault | None) -> _Fault | None:
+        """The answer under Slack's limits: ``fault`` as it was, or a 429; a 429 holds the key for its Retry-After."""
+        limit = self.limits.get(method)
+        key = method
+        if limit is not None and limit.per_channel:
+            channel = str(params.get("channel") or "")
+            key = f"{method}:{self.channel_id(channel) if channel else ''}"
+        now = time.monotonic()
+        held_until = self._state.held.get(key, 0.0)
+        if fault is None and held_until > now:
+            return _Fault(429, "ratelimited", max(1, math.ceil(held_until - now)))  # held: not extended
+        if fault is None and limit is not None:
+            tokens, at = self._state.buckets.get(key, (limit.burst, now))
+            tokens = min(limit.burst, tokens + (now - at) * limit.per_s)
+            if tokens >= 1:
+                self._state.buckets[key] = (tokens - 1, now)
+            else:
+                self._state.buckets[key] = (tokens, now)
+                fault = _Fault(429, "ratelimited", max(1, math.ceil((1 - tokens) / limit.per_s)))
+        if fault is not None and fault.status == 429:
+            self._state.held[key] = max(held_until, now + (fault.retry_after_s or 1))
+        return fault
 
     def _dispatch(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         auth = headers.get("authorization", "")
@@ -547,6 +616,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument(
+        "--enforce-limits", action="store_true", help="answer 429 over Slack's published rate limits (SLACK_LIMITS)"
+    )
+    parser.add_argument(
         "--user",
         action="append",
         default=[],
@@ -555,7 +627,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     users = dict(item.split("=", 1) for item in args.user)
-    server = SlackServer(token=args.token, users=users, host=args.host, port=args.port)
+    server = SlackServer(
+        token=args.token, users=users, host=args.host, port=args.port, enforce_limits=args.enforce_limits
+    )
     print(server.base_url, flush=True)
     try:
         server._httpd.serve_forever()
