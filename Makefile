@@ -57,8 +57,18 @@ compose-check:
 		! env -u $$var $(COMPOSE_CHECK) --env-file "$$tmp/empty.env" config --quiet 2>"$$tmp/err" && \
 		grep -q "set $$var" "$$tmp/err" || { echo "compose-check: FAILED: starts without $$var" >&2; exit 1; }; \
 	done && \
-	echo "compose-check: valid, mounts nothing from samples/, and refuses to start without" \
-		"FLOWER_BASIC_AUTH, DBT_PROJECT_HOST_DIR or AIRFLOW_LOGS_HOST_DIR" || \
+	for svc in commander history; do \
+		awk -v s="  $$svc:" '$$0 == s {f = 1; next} /^[^ ]/ || /^  [^ ]/ {f = 0} f' "$$tmp/config" | \
+		grep -q -- '- incident-history:/var/lib/incident-commander' || \
+		{ echo "compose-check: FAILED: $$svc does not mount the incident-history volume" >&2; exit 1; }; \
+	done && \
+	{ grep -q 'INCIDENT_DB_URL: sqlite:////var/lib/incident-commander/' "$$tmp/config" || \
+		{ echo "compose-check: FAILED: INCIDENT_DB_URL is not on the incident-history volume" >&2; exit 1; }; } && \
+	{ grep -A1 -- '- --appendonly$$' "$$tmp/config" | grep -q 'yes' && grep -q -- '- redis-data:/data' "$$tmp/config" || \
+		{ echo "compose-check: FAILED: Redis runs without AOF persistence on a volume" >&2; exit 1; }; } && \
+	echo "compose-check: valid, mounts nothing from samples/, refuses to start without" \
+		"FLOWER_BASIC_AUTH, DBT_PROJECT_HOST_DIR or AIRFLOW_LOGS_HOST_DIR, keeps the history and the spool" \
+		"on named volumes the workers can write, and Redis's AOF on a volume" || \
 	{ echo "compose-check: FAILED" >&2; cat "$$tmp/err" >&2 2>/dev/null; exit 1; }
 
 clean:

@@ -4,6 +4,7 @@ triage ──► chord(analyze_logs, profile_queries, notify_owners) ──► c
                 │ (a member died for good: ChordError)          └─► report_chord_failure
                 └ finalize_overdue (countdown): a specialist that never answers
 deliver: the top-level message that Slack did not take yet (opening or report), until it does
+record_history: the durable history, after the report; on the ``history`` queue (its own worker)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from shared.celery_app import TaskName
 from shared.contracts import Incident, dump
 from shared.errors import InvalidTrigger, RetryableError, SlackPermanent
 from shared.log_context import bind_incident
-from shared.retry_policy import COMMANDER, SLACK_DELIVERY, WORKER_LOST, RetryPolicy, retry_after_s
+from shared.retry_policy import COMMANDER, HISTORY, SLACK_DELIVERY, WORKER_LOST, RetryPolicy, retry_after_s
 from shared.runtime import Runtime, get_runtime
 from shared.specialists import SPECIALISTS
 
@@ -89,6 +90,12 @@ class DeliverTask(CommanderTask):
     def retry_or_give_up(self, exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         incident_id = str(args[0] if args else kwargs["incident_id"])
         return retry_delivery(self, incident_id, exc, runtime=get_runtime())
+
+
+class HistoryTask(CommanderTask):
+    """``record_history``: retried on HISTORY (short, bounded); giving up is recorded like any other."""
+
+    retry_policy = HISTORY
 
 
 # Every commander task: retried by CommanderTask on COMMANDER (Redis hiccups; Slack is not retried
@@ -166,7 +173,11 @@ def register_commander(app: Celery) -> None:
     def deliver(self: Task, incident_id: str) -> dict[str, Any]:
         return run_delivery(incident_id, runtime=get_runtime())
 
-    @app.task(name=TaskName.RECORD_HISTORY.value, bind=True, **RETRY_OPTIONS)
+    @app.task(
+        name=TaskName.RECORD_HISTORY.value,
+        bind=True,
+        **RETRY_OPTIONS | {"base": HistoryTask, "max_retries": HISTORY.max_retries},
+    )
     def record_history_task(self: Task, incident_id: str) -> dict[str, Any]:
         return record_history(incident_id, runtime=get_runtime())
 
@@ -272,7 +283,8 @@ def retry_delivery(task: CommanderTask, incident_id: str, exc: Exception, *, run
 def _after_finish(app: Celery, incident_id: str, finished: Finished, *, runtime: Runtime) -> dict[str, Any]:
     if finished.undelivered:
         schedule_delivery(app, incident_id, runtime=runtime)
-    # The durable history, written by its own task after the report: never on a post's path.
+    # The durable history, written by its own task after the report (its own queue and worker: never
+    # on a post's path, never in a triage's slot).
     app.send_task(TaskName.RECORD_HISTORY.value, args=(incident_id,))
     status = finished.report.status.value if not finished.undelivered else f"{finished.report.status.value}, queued"
     return {"status": status, "incident_id": incident_id}

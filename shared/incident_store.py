@@ -4,7 +4,9 @@ Everything that makes "nothing lost, nothing doubled" true lives here, as small 
 operations, so the commander and the specialists stay stateless:
 
 - ``claim``: one incident per (dag_id, task_id, run_id, map_index, try_number), however many
-  times Airflow fires the callback; a redelivered triage task resumes its own claim.
+  times Airflow fires the callback; a redelivered triage task resumes its own claim. Its id comes
+  from the day's counter ``pic:seq:{YYYYMMDD}``; a counter Redis does not have is seeded first
+  (``_seed``: the durable history's highest number that day, asked for at most ``SEED_TIMEOUT_S``).
 - ``once``: a marker set at most once (thread replies, owner pings), so retries never post twice.
 - ``record_finding`` / ``events``: each specialist's finding, kept for the errback and streamed to
   ``incident-commander watch``.
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -36,6 +39,23 @@ FAILURES_MAX_ENTRIES = 1_000
 FAILURES_TTL_S = 7 * 86_400
 FAILURE_REASON_MAX_CHARS = 1_000
 FAILURE_PAYLOAD_MAX_CHARS = 4_000
+# The day's id counter outlives the day (a late incident's neighbours), then goes.
+SEQ_TTL_S = 3 * 86_400
+# The longest a claim waits for the durable history to seed a counter Redis does not have: the
+# history is never on an incident's path for longer. Past it the claim starts from the best floor
+# it has; the history's answer, when it comes, still raises the counter for the claims after.
+SEED_TIMEOUT_S = 0.2
+# Raise a counter to at least ARGV[1] (never lower it), creating it when missing; (re)arm its TTL.
+_RAISE_COUNTER = """
+local current = redis.call('GET', KEYS[1])
+local floor = tonumber(ARGV[1])
+if not current or floor > tonumber(current) then
+  redis.call('SET', KEYS[1], floor)
+  current = floor
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return tonumber(current)
+"""
 
 
 @dataclass(frozen=True)
@@ -44,26 +64,50 @@ class Claim:
     is_new: bool  # False: a duplicate trigger (another task already owns this failure)
 
 
+@dataclass
+class _Answer:
+    """The history's answer to one seed, handed from its thread to the claim that waits for it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    number: int = 0
+    error: Exception | None = None
+
+
 class IncidentStore:
     """Incident state on one Redis database. Build it with ``IncidentStore.from_url``."""
 
     def __init__(
-        self, client: redis.Redis, *, ttl_s: int = 86_400, seed_sequence: Callable[[date], int] | None = None
+        self,
+        client: redis.Redis,
+        *,
+        ttl_s: int = 86_400,
+        seed_sequence: Callable[[date], int] | None = None,
+        seed_timeout_s: float = SEED_TIMEOUT_S,
     ) -> None:
         self._r = client
         self._ttl_s = ttl_s
         # The highest incident-id number the durable history knows for a day: the day's counter
         # starts there when Redis has lost it (restarted empty), so no id is given out twice.
         self._seed_sequence = seed_sequence
+        self._seed_timeout_s = seed_timeout_s
+        # The highest number this process gave out per day: a floor that outlives Redis's counter.
+        self._floors: dict[str, int] = {}
+        self._floors_lock = threading.Lock()
+        self._raise_counter = self._r.register_script(_RAISE_COUNTER)
 
     @classmethod
     def from_url(
-        cls, url: str, *, ttl_s: int = 86_400, seed_sequence: Callable[[date], int] | None = None
+        cls,
+        url: str,
+        *,
+        ttl_s: int = 86_400,
+        seed_sequence: Callable[[date], int] | None = None,
+        seed_timeout_s: float = SEED_TIMEOUT_S,
     ) -> IncidentStore:
         client = redis.Redis.from_url(
             _redis_py_url(url), socket_connect_timeout=2, socket_timeout=5, decode_responses=True
         )
-        return cls(client, ttl_s=ttl_s, seed_sequence=seed_sequence)
+        return cls(client, ttl_s=ttl_s, seed_sequence=seed_sequence, seed_timeout_s=seed_timeout_s)
 
     # -- claiming -----------------------------------------------------------------------------
     def claim(self, dedup_key: str, *, owner_task_id: str) -> Claim:
@@ -98,21 +142,80 @@ class IncidentStore:
     def _next_incident_id(self) -> str:
         today = datetime.now(UTC).date()
         day = today.strftime("%Y%m%d")
-        seq_key = f"{_PREFIX}:seq:{day}"
-        if self._seed_sequence is not None and not self._r.exists(seq_key):
-            self._r.set(seq_key, self._seed(today), nx=True)  # NX: two commanders seed once
-        seq = self._r.incr(seq_key)
-        self._r.expire(seq_key, 3 * 86_400)
+        seq_key = _seq_key(today)
+        if not self._r.exists(seq_key):  # the day's first incident, or Redis lost its counter
+            self.raise_counter(today, self._seed(today))  # max, not set: two commanders seed alike
+        seq = int(self._r.incr(seq_key))
+        self._r.expire(seq_key, SEQ_TTL_S)
+        self._remember(day, seq)
         return f"INC-{day}-{seq:04d}"
 
+    def raise_counter(self, day: date, number: int) -> int:
+        """Raise ``day``'s id counter to at least ``number`` (never lower it; created when missing, which
+        is what seeding it is); the counter after. So the next id of that day is above ``number``."""
+        return int(self._raise_counter(keys=[_seq_key(day)], args=[max(0, int(number)), SEQ_TTL_S]))
+
+    def id_counter(self, day: date) -> int | None:
+        """``day``'s id counter (the last number given out), None when Redis has none."""
+        value = _text(self._r.get(_seq_key(day)))
+        return None if value is None else int(value)
+
+    def _remember(self, day: str, number: int) -> None:
+        with self._floors_lock:
+            self._floors[day] = max(number, self._floors.get(day, 0))
+            for old in sorted(self._floors)[:-3]:  # today, and a day or two of clock skew
+                del self._floors[old]
+
+    def _floor(self, day: date) -> int:
+        with self._floors_lock:
+            return self._floors.get(day.strftime("%Y%m%d"), 0)
+
     def _seed(self, day: date) -> int:
-        """The day's counter after Redis lost it; 0 (and a warning) when the history cannot say."""
+        """Where ``day``'s missing counter starts: the highest of the history's number for that day and
+        of this process's own (``_floor``). The history is asked in a thread and waited for at most
+        ``seed_timeout_s``: past that, or when it fails, this process's floor (and a warning)."""
+        floor = self._floor(day)
+        if self._seed_sequence is None:
+            return floor
+        answer = _Answer()
+        threading.Thread(
+            target=self._ask_history, args=(day, answer), name=f"incident-id-seed-{day:%Y%m%d}", daemon=True
+        ).start()
+        if not answer.done.wait(self._seed_timeout_s):
+            log.warning(
+                "incident ids: the durable history did not answer within %.0f ms for %s: the counter starts "
+                "at %d (this process's highest); it is raised to the history's number when it answers",
+                self._seed_timeout_s * 1000,
+                day,
+                floor,
+            )
+            return floor
+        if answer.error is not None:  # the history is down: ids may repeat, and its writes will say so
+            log.warning(
+                "incident ids: the durable history could not seed the counter for %s: %s; it starts at %d "
+                "(this process's highest)",
+                day,
+                answer.error,
+                floor,
+            )
+            return floor
+        return max(floor, answer.number)
+
+    def _ask_history(self, day: date, answer: _Answer) -> None:
+        """The seed's thread: ask the history, hand the answer over, then raise the counter to it. The
+        raise (a max) is what makes an answer that came too late for its claim count for the next ones."""
         assert self._seed_sequence is not None
         try:
-            return max(0, int(self._seed_sequence(day)))
-        except Exception as exc:  # the history is down: ids may repeat, and its writes will say so
-            log.warning("incident ids: the durable history could not seed the counter for %s: %s", day, exc)
-            return 0
+            answer.number = max(0, int(self._seed_sequence(day)))
+        except Exception as exc:
+            answer.error = exc
+            return
+        finally:
+            answer.done.set()
+        try:
+            self.raise_counter(day, answer.number)
+        except Exception as exc:
+            log.warning("incident ids: could not raise the counter for %s to %d: %s", day, answer.number, exc)
 
     # -- the incident and its Slack message ---------------------------------------------------
     def save_incident(self, incident: Incident) -> None:
@@ -244,6 +347,10 @@ def _trimmed(payload: dict[str, Any] | None) -> Any:
     if len(text) <= FAILURE_PAYLOAD_MAX_CHARS:
         return redact_json(json.loads(text))
     return {"trimmed": True, "chars": len(text), "head": clean(text, FAILURE_PAYLOAD_MAX_CHARS // 2)}
+
+
+def _seq_key(day: date) -> str:
+    return f"{_PREFIX}:seq:{day:%Y%m%d}"
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -4,7 +4,8 @@
 exponential back-off with jitter, never sooner than the error's Retry-After, never longer than
 the policy's cap. Who applies it:
 
-- ``commander.tasks.CommanderTask``: every commander task (COMMANDER; ``deliver``: SLACK_DELIVERY);
+- ``commander.tasks.CommanderTask``: every commander task (COMMANDER; ``deliver``: SLACK_DELIVERY;
+  ``record_history``: HISTORY);
 - Celery itself after a lost worker: ``max_retries`` and ``default_retry_delay`` (WORKER_LOST);
   Celery retries a lost worker's task after a fixed delay, so that policy has no back-off.
 
@@ -98,6 +99,12 @@ COMMANDER = RetryPolicy(base_s=0.5, max_s=30.0, jitter=1.0, max_retries=6)
 # time (6 h after the incident opened, and never past the incident's TTL: ``until``), not by a
 # count; back-off 1, 2, 4 ... 60 s, +-20 % so that many incidents do not come back in step.
 SLACK_DELIVERY = RetryPolicy(base_s=1.0, max_s=60.0, jitter=0.2, give_up_after_s=6 * 3600.0)
+# HISTORY: ``record_history`` while the incident database is down. It runs on its own queue and
+# worker (``history``), so its waits delay only the history, never a triage; each attempt is bounded
+# by the database's timeouts (2 s to connect, 5 s a statement). 1 + 5 attempts over about 2.5 minutes
+# (5, 10, 20, 40, 80 s, +-20 %), then given up and recorded in ``failures``: an outage longer than that
+# leaves the incidents of its first minutes out of the history (visible, not silent).
+HISTORY = RetryPolicy(base_s=5.0, max_s=80.0, jitter=0.2, max_retries=5)
 # WORKER_LOST: a specialist whose worker died (SIGKILL, OOM, the hard time limit) runs at most
 # 1 + 2 times, 1 s apart, then the chord's errback reports it; Celery applies it (max_retries,
 # default_retry_delay), with a fixed delay. Commander tasks use its delay too (Celery's default

@@ -41,7 +41,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def _seed_from_history(url: str) -> Callable[[date], int]:
     """The Redis id counter's seed after Redis came back empty: the highest id number the durable
-    history recorded for that day. SQLAlchemy and Alembic are imported only if it is ever asked."""
+    history recorded for that day. SQLAlchemy and Alembic are imported only if it is ever asked.
+
+    A read-only transaction (SQLite: it never waits for a writer), every wait bounded (connecting
+    2 s, a statement 5 s); the claim that asks waits for it at most ``SEED_TIMEOUT_S`` anyway
+    (``IncidentStore._seed`` runs it in a thread)."""
 
     def seed(day: date) -> int:
         from shared.incident_db import open_store  # migrated by the commander worker at start-up

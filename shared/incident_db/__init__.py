@@ -11,6 +11,8 @@ schema (Alembic, this package's ``migrations``), ``open_store(url)`` gives the r
 """
 
 from shared.incident_db.engine import (
+    STATEMENT_TIMEOUT_S,
+    IdCollision,
     IncidentNotFound,
     StoreError,
     StoreUnavailable,
@@ -39,6 +41,7 @@ __all__ = [
     "EventKind",
     "IncidentDB",
     "history_db",
+    "IdCollision",
     "IncidentDetail",
     "IncidentNotFound",
     "IncidentStatus",
@@ -48,6 +51,7 @@ __all__ = [
     "NewIncident",
     "NewMember",
     "Opened",
+    "STATEMENT_TIMEOUT_S",
     "StoreError",
     "StoreUnavailable",
     "current_revision",

@@ -6,8 +6,20 @@ installs). Errors of the driver become the project's exceptions here, once (``tr
 
     StoreUnavailable (a SourceUnavailable, retryable)  the database did not answer, or was locked
     StoreError (a SourceError, permanent)               it answered, but not as the store expects
-    └── IncidentNotFound                                no incident with that id
+    ├── IncidentNotFound                                no incident with that id
+    └── IdCollision                                     one id given to two incidents (Redis lost its counter)
     ConfigError                                         the URL itself is unusable
+
+Every wait is bounded, so a database that hangs costs a caller seconds, not a worker slot for minutes:
+
+    CONNECT_TIMEOUT_S     PostgreSQL: connecting (libpq's minimum, 2 s); SQLite: a writer waiting for the
+                          write lock of another writer (``busy_timeout``). Reads never wait for it (below).
+    STATEMENT_TIMEOUT_S   PostgreSQL: every statement (``SET LOCAL statement_timeout``, per transaction,
+                          so it also holds behind PgBouncer); SQLite's only wait is the lock above.
+
+A transaction that writes begins ``BEGIN IMMEDIATE`` on SQLite (two writers queue for the lock instead
+of failing on a lock upgrade); a read-only one (``READ_ONLY``) begins ``BEGIN DEFERRED`` and, in WAL
+mode, never waits for a writer.
 """
 
 from __future__ import annotations
@@ -26,8 +38,10 @@ from shared.errors import ConfigError, SourceError, SourceUnavailable
 from shared.redact import mask_url
 
 URL_VARIABLE = "INCIDENT_DB_URL"  # named in messages; the settings field the URL comes from
-CONNECT_TIMEOUT_S = 5  # PostgreSQL: connecting; SQLite: waiting for another writer's lock
+CONNECT_TIMEOUT_S = 2  # PostgreSQL: connecting (libpq takes no less); SQLite: waiting for another writer's lock
+STATEMENT_TIMEOUT_S = 5.0  # PostgreSQL: any one statement (None: no bound, for an operator's `db upgrade`)
 RETRY_AFTER_S = 5.0
+READ_ONLY = "incident_db_read_only"  # an execution option: the transaction only reads (SQLite: BEGIN DEFERRED)
 
 
 class StoreUnavailable(SourceUnavailable):
@@ -41,6 +55,11 @@ class StoreError(SourceError):
 
 class IncidentNotFound(StoreError):
     """Raised when an incident id is not in the history."""
+
+
+class IdCollision(StoreError):
+    """Raised when an incident id the history holds is recorded again for another incident (another first
+    failure, or opened at another time): Redis gave the id out twice. The two are never merged."""
 
 
 def describe(url: str) -> str:
@@ -70,10 +89,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str, *, create_file: bool) -> Engine:
-    """An engine for ``url``. SQLite: WAL (readers never wait for the writer), foreign keys on, every
+def make_engine(url: str, *, create_file: bool, statement_timeout_s: float | None = STATEMENT_TIMEOUT_S) -> Engine:
+    """An engine for ``url``. SQLite: WAL (readers never wait for the writer), foreign keys on, a writing
     transaction ``BEGIN IMMEDIATE`` (two writers queue for ``CONNECT_TIMEOUT_S`` instead of failing on a
-    lock upgrade). A SQLite file that does not exist is created only with ``create_file``, else StoreError."""
+    lock upgrade), a ``READ_ONLY`` one ``BEGIN DEFERRED``. PostgreSQL: ``CONNECT_TIMEOUT_S`` to connect,
+    ``statement_timeout_s`` per statement (None: unbounded). A SQLite file that does not exist is created
+    only with ``create_file``, else StoreError."""
     parsed = parse_url(url)
     path = sqlite_path(url)
     if path is not None:
@@ -86,7 +107,10 @@ def make_engine(url: str, *, create_file: bool) -> Engine:
         engine = _create(url, parsed, {"timeout": CONNECT_TIMEOUT_S})
         _sqlite_pragmas(engine)
         return engine
-    return _create(url, parsed, {"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True)
+    engine = _create(url, parsed, {"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True)
+    if statement_timeout_s is not None:
+        _postgres_statement_timeout(engine, statement_timeout_s)
+    return engine
 
 
 def _create(url: str, parsed: URL, connect_args: dict[str, Any], **options: Any) -> Engine:
@@ -108,7 +132,19 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _postgres_statement_timeout(engine: Engine, timeout_s: float) -> None:
+    """``SET LOCAL statement_timeout`` at the start of every transaction: a statement that runs or waits
+    (for a lock, say) longer is cancelled, and the caller gets StoreUnavailable. Per transaction, not a
+    startup option, so it holds behind a pooler (PgBouncer refuses startup options)."""
+    milliseconds = max(1, int(timeout_s * 1000))
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
 
 def _wal(cursor: Any) -> None:

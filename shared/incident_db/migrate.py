@@ -39,9 +39,13 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str) -> str:
-    """Bring the database at ``url`` to the newest revision (creating a SQLite file); the revision it is at."""
-    engine = make_engine(url, create_file=True)
+def upgrade(url: str, *, statement_timeout_s: float | None = None) -> str:
+    """Bring the database at ``url`` to the newest revision (creating a SQLite file); the revision it is at.
+
+    Unbounded by default (``incident-commander db upgrade``: an operator waits for a long migration, or
+    for another one holding the lock); a worker passes ``STATEMENT_TIMEOUT_S``, so a database that hangs
+    costs it seconds (StoreUnavailable), never its slot."""
+    engine = make_engine(url, create_file=True, statement_timeout_s=statement_timeout_s)
     try:
         with translated(url), engine.begin() as connection:
             if connection.dialect.name == "postgresql":

@@ -6,7 +6,9 @@ PostgreSQL spell it alike), so two writers racing, or a task retried, add one ro
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, literal, select, update
@@ -64,6 +66,71 @@ def insert_incident(session: Session, incident: NewIncident, member: NewMember) 
         "member_count": 0,
     }
     return insert_if_absent(session, IncidentRow, values, unique=IncidentRow.id)
+
+
+# Two recordings of one incident carry the same opened_at (read from Redis each time); an id recorded
+# again with an opening further apart than this is another incident that was given the same id.
+SAME_OPENING_S = 5.0
+
+
+@dataclass(frozen=True)
+class Collision:
+    """An id recorded again for another incident: what the timeline says, and what the error says."""
+
+    detail: dict[str, Any]
+    digest: str  # of the other incident: one entry per other incident, however often it is retried
+    message: str
+
+
+def id_collision(session: Session, incident: NewIncident, member: NewMember) -> Collision | None:
+    """None when ``incident`` (with its first failure ``member``) is the incident recorded under its id (a
+    retry); else what tells the two apart. The recorded first failure is the ``opened`` entry's, or the
+    row's DAG and task for a row written without one."""
+    row = session.get(IncidentRow, incident.incident_id)
+    assert row is not None  # called once the id is known to be recorded
+    opened = session.scalar(select(EventRow.detail).where(EventRow.key == f"{incident.incident_id}:opened"))
+    recorded_key = (opened or {}).get("dedup_key")
+    if recorded_key is not None:
+        same_failure = recorded_key == member.dedup_key
+    else:
+        same_failure = (row.dag_id, row.task_id) == (member.dag_id, member.task_id)
+    opened_at = _aware(incident.opened_at)
+    apart_s = abs((row.opened_at - opened_at).total_seconds())
+    if same_failure and apart_s <= SAME_OPENING_S:
+        return None
+    recorded = {
+        "dedup_key": recorded_key,
+        "dag_id": row.dag_id,
+        "task_id": row.task_id,
+        "opened_at": row.opened_at.isoformat(),
+        "channel": row.channel,
+        "ts": row.ts,
+    }
+    other = {
+        "dedup_key": member.dedup_key,
+        "dag_id": member.dag_id,
+        "task_id": member.task_id,
+        "run_id": member.run_id,
+        "opened_at": opened_at.isoformat(),
+        "channel": incident.channel,
+        "ts": incident.ts,
+    }
+    digest = hashlib.sha256(f"{member.dedup_key}\n{opened_at.isoformat()}".encode()).hexdigest()[:24]
+    where = f", its Slack message {incident.channel} {incident.ts}" if incident.ts else ""
+    message = (
+        f"incident id {incident.incident_id} given to two incidents: the history holds it for "
+        f"{recorded_key or f'{row.dag_id}.{row.task_id}'} (opened {row.opened_at.isoformat()}), and it was "
+        f"given again to {member.dedup_key} (opened {opened_at.isoformat()}{where}); not merged: the second "
+        "is recorded only on the first's timeline (a reconciled entry). Redis lost its id counter "
+        "(README: Incident history)"
+    )
+    return Collision(
+        detail={"id_collision": True, "recorded": recorded, "other": other}, digest=digest, message=message
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def join_member(session: Session, incident_id: str, member: NewMember, *, at: datetime | None = None) -> Joined:

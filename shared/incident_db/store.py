@@ -8,7 +8,10 @@ records the failure and moves on (``StoreUnavailable`` is retryable, ``StoreErro
 Idempotent by construction, so a retried Celery task changes nothing the second time:
 an incident is keyed by its id, a member by its dedup key (a failure belongs to exactly one
 incident), a timeline entry by its optional ``key``; ``set_posted`` and ``resolve`` write (and add
-their event) only when they change something.
+their event) only when they change something. An id recorded again for another incident (Redis gave it
+out twice) is never merged into the first: ``record_opened`` raises IdCollision and says so on its timeline.
+
+Reads run in read-only transactions (SQLite: ``BEGIN DEFERRED``): they never wait for a writer.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from shared.contracts import INCIDENT_ID
 from shared.incident_db import rows
-from shared.incident_db.engine import make_engine, translated
+from shared.incident_db.engine import READ_ONLY, STATEMENT_TIMEOUT_S, IdCollision, make_engine, translated
 from shared.incident_db.models import IncidentRow, MemberRow, utc_now
 from shared.incident_db.records import (
     Event,
@@ -38,10 +41,11 @@ from shared.incident_db.records import (
 _ID_NUMBER_AT = len("INC-YYYYMMDD-") + 1  # 1-based position of NNNN in an incident id
 
 
-def open_store(url: str) -> IncidentDB:
+def open_store(url: str, *, statement_timeout_s: float | None = STATEMENT_TIMEOUT_S) -> IncidentDB:
     """The history at ``url`` (``INCIDENT_DB_URL``). Connects on first use; a SQLite file must exist
-    (``migrate.upgrade`` creates and migrates it), else StoreError saying so."""
-    return IncidentDB(make_engine(url, create_file=False), url=url)
+    (``migrate.upgrade`` creates and migrates it), else StoreError saying so. Every wait is bounded
+    (``engine``: connecting, a writer's lock, ``statement_timeout_s`` per statement)."""
+    return IncidentDB(make_engine(url, create_file=False, statement_timeout_s=statement_timeout_s), url=url)
 
 
 class IncidentDB:
@@ -51,6 +55,7 @@ class IncidentDB:
         self._engine = engine
         self._url = url
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._reads = sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -62,6 +67,11 @@ class IncidentDB:
         A new incident takes the next ``sequence`` and an ``opened`` entry. When the failure already
         belongs to another incident (Redis lost its claim and a redelivered trigger was opened again),
         it stays there: ``Opened.member.incident_id`` names that incident, and a ``reconciled`` entry says so.
+
+        When the id is recorded already for another incident (another first failure, or opened more than
+        ``rows.SAME_OPENING_S`` apart: Redis gave the id out twice), nothing is merged: a ``reconciled``
+        entry on the recorded incident describes the other one (its failure, its Slack message), and
+        IdCollision (permanent) names both.
         """
         if not INCIDENT_ID.fullmatch(incident.incident_id):
             raise ValueError(f"not an incident id: {incident.incident_id!r}")
@@ -69,25 +79,42 @@ class IncidentDB:
             is_new = session.get(IncidentRow, incident.incident_id) is None and rows.insert_incident(
                 session, incident, member
             )
-            if is_new:
-                rows.add_event(
-                    session,
-                    incident.incident_id,
-                    EventKind.OPENED,
-                    {"dedup_key": member.dedup_key, "fingerprint": incident.fingerprint},
-                    key=f"{incident.incident_id}:opened",
-                    at=incident.opened_at,
-                )
-            joined = rows.join_member(session, incident.incident_id, member, at=incident.opened_at)
-            if joined.incident_id != incident.incident_id:
+            collision = None if is_new else rows.id_collision(session, incident, member)
+            if collision is not None:
                 rows.add_event(
                     session,
                     incident.incident_id,
                     EventKind.RECONCILED,
-                    {"dedup_key": member.dedup_key, "member_of": joined.incident_id},
-                    key=f"{incident.incident_id}:member-elsewhere:{member.dedup_key}",
+                    collision.detail,
+                    key=f"{incident.incident_id}:collision:{collision.digest}",
                 )
-            return Opened(incident_id=incident.incident_id, is_new=is_new, member=joined)
+            else:
+                opened = self._opened(session, incident, member, is_new=is_new)
+        if collision is not None:  # raised once the entry is committed
+            raise IdCollision(collision.message)
+        return opened
+
+    @staticmethod
+    def _opened(session: Any, incident: NewIncident, member: NewMember, *, is_new: bool) -> Opened:
+        if is_new:
+            rows.add_event(
+                session,
+                incident.incident_id,
+                EventKind.OPENED,
+                {"dedup_key": member.dedup_key, "fingerprint": incident.fingerprint},
+                key=f"{incident.incident_id}:opened",
+                at=incident.opened_at,
+            )
+        joined = rows.join_member(session, incident.incident_id, member, at=incident.opened_at)
+        if joined.incident_id != incident.incident_id:
+            rows.add_event(
+                session,
+                incident.incident_id,
+                EventKind.RECONCILED,
+                {"dedup_key": member.dedup_key, "member_of": joined.incident_id},
+                key=f"{incident.incident_id}:member-elsewhere:{member.dedup_key}",
+            )
+        return Opened(incident_id=incident.incident_id, is_new=is_new, member=joined)
 
     def add_member(self, incident_id: str, member: NewMember) -> Joined:
         """Add a failure to an incident (with a ``member_joined`` entry); a failure that already belongs
@@ -182,7 +209,7 @@ class IncidentDB:
         empty: the per-day counter with ``day``, a single counter without, so no id is given out twice."""
         prefix = f"INC-{day:%Y%m%d}-" if day else "INC-"
         number = func.max(cast(func.substr(IncidentRow.id, _ID_NUMBER_AT), Integer))
-        with translated(self._url), self._sessions.begin() as session:
+        with translated(self._url), self._reads.begin() as session:
             return int(session.scalar(select(number).where(IncidentRow.id.like(f"{prefix}%"))) or 0)
 
     def list_incidents(
@@ -203,7 +230,7 @@ class IncidentDB:
             .where(IncidentRow.id == incident_id)
             .options(selectinload(IncidentRow.members), selectinload(IncidentRow.events))
         )
-        with translated(self._url), self._sessions.begin() as session:
+        with translated(self._url), self._reads.begin() as session:
             row = session.scalar(query)
             if row is None:
                 return None
@@ -244,7 +271,7 @@ class IncidentDB:
         )
         if since is not None:
             query = query.where(MemberRow.failed_at >= since)
-        with translated(self._url), self._sessions.begin() as session:
+        with translated(self._url), self._reads.begin() as session:
             return int(session.scalar(query) or 0)
 
     def last_resolved(self, fingerprint: str) -> IncidentSummary | None:
@@ -259,5 +286,5 @@ class IncidentDB:
         return found[0] if found else None
 
     def _summaries(self, query: Any) -> list[IncidentSummary]:
-        with translated(self._url), self._sessions.begin() as session:
+        with translated(self._url), self._reads.begin() as session:
             return [rows.to_summary(row) for row in session.scalars(query)]

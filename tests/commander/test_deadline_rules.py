@@ -91,13 +91,14 @@ def test_a_report_slack_did_not_take_is_queued_for_delivery_and_says_so(runtime:
     report = cases.complete_report()
     shown = _after_finish(app, report.incident_id, Finished(report=report), runtime=runtime)
     assert shown == {"status": "complete", "incident_id": report.incident_id}
-    # shown: only the durable history is written, by its own task
-    [(headers, (args, _, _))] = _sent(app, "commander")
+    # shown: only the durable history is written, by its own task, on its own queue
+    assert _sent(app, "commander") == []
+    [(headers, (args, _, _))] = _sent(app, "history")
     assert (headers["task"], args) == (TaskName.RECORD_HISTORY.value, [report.incident_id])
     queued = _after_finish(app, report.incident_id, Finished(report=report, undelivered="503"), runtime=runtime)
     assert queued == {"status": "complete, queued", "incident_id": report.incident_id}
-    sent = sorted(headers["task"] for headers, (args, _, _) in _sent(app, "commander"))
-    assert sent == sorted([TaskName.RECORD_HISTORY.value, TaskName.DELIVER.value, TaskName.RECORD_HISTORY.value])
+    assert [headers["task"] for headers, _ in _sent(app, "commander")] == [TaskName.DELIVER.value]
+    assert [headers["task"] for headers, _ in _sent(app, "history")] == [TaskName.RECORD_HISTORY.value] * 2
 
 
 def test_every_registered_specialist_that_did_not_report_is_unavailable_with_the_reason() -> None:

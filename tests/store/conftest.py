@@ -9,14 +9,18 @@ skipped here and fails in CI (``tests.requirements.require``).
 from __future__ import annotations
 
 import socket
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from shared.incident_db import IncidentDB, NewIncident, NewMember, open_store, upgrade
+from shared.incident_db.engine import sqlite_path
 from tests.query_profiler.conftest import INSTALL_PG, LOCAL_SERVER, PG_BIN, Postgres
 from tests.query_profiler.conftest import postgres as postgres  # the session cluster, reused (a fixture)
 from tests.requirements import require
@@ -104,3 +108,49 @@ def incident(incident_id: str = "INC-20261130-0001", **overrides: object) -> New
     values: dict[str, object] = {"opened_at": datetime(2026, 11, 30, 9, 5, 1, tzinfo=UTC), "fingerprint": "fp-orders"}
     values.update(overrides)
     return NewIncident(incident_id=incident_id, **values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def writer_holding_its_transaction(db_url: str) -> Iterator[None]:
+    """Another connection in the middle of a write (SQLite: it holds the write lock), not committed."""
+    path = sqlite_path(db_url)
+    if path is not None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE sequences SET value = value + 1")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with psycopg.connect(db_url, connect_timeout=5) as pg:
+        pg.execute("UPDATE sequences SET value = value + 1")
+        try:
+            yield
+        finally:
+            pg.rollback()
+
+
+@contextmanager
+def history_that_hangs(db_url: str) -> Iterator[None]:
+    """Another connection that keeps every reader of the incidents waiting: SQLite, an exclusive lock
+    (locking_mode=EXCLUSIVE); PostgreSQL, ACCESS EXCLUSIVE on ``incidents`` (what a migration takes)."""
+    path = sqlite_path(db_url)
+    if path is not None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("UPDATE sequences SET value = value + 1")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with psycopg.connect(db_url, connect_timeout=5) as pg:
+        pg.execute("LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()

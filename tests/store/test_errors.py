@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from shared.errors import ConfigError, PermanentError, RetryableError
 from shared.incident_db import StoreError, StoreUnavailable, open_store, upgrade
-from tests.store.conftest import incident, member
+from tests.store.conftest import history_that_hangs, incident, member
 
 PASSWORD = "hunter2-not-a-real-one"
 
@@ -62,3 +63,25 @@ def test_an_unusable_url_is_a_config_error_naming_the_variable(url: str, says: s
     with pytest.raises(ConfigError, match=says) as raised:
         open_store(url)
     assert str(raised.value).startswith("INCIDENT_DB_URL=") and PASSWORD not in str(raised.value)
+
+
+def test_a_write_the_database_keeps_waiting_is_cut_short_and_retryable(db_url: str) -> None:
+    # Given a database that keeps every writer waiting (another connection holds the table or the file)
+    store = open_store(db_url)
+    raised: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            store.record_opened(incident(), member())
+        except BaseException as exc:
+            raised.append(exc)
+
+    # When the history writes meanwhile, Then the write gives up while the lock is still held (PostgreSQL:
+    # the statement timeout; SQLite: the lock wait), with an error Celery retries: a worker is never held
+    with history_that_hangs(db_url):
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(30)
+        assert not writer.is_alive(), "the write waited for the lock"
+    store.close()
+    assert len(raised) == 1 and isinstance(raised[0], StoreUnavailable), raised

@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shared.contracts import Trigger
+from shared.errors import PermanentError
 from shared.incident_db import (
     EventKind,
+    IdCollision,
     IncidentNotFound,
     IncidentStatus,
     Joined,
@@ -72,6 +74,44 @@ def test_a_failure_opened_again_under_a_new_id_stays_with_its_incident(store: In
         "reconciled",
         {"dedup_key": member().dedup_key, "member_of": FIRST},
     )
+
+
+def test_an_id_given_to_two_incidents_is_never_merged_and_says_so(store: IncidentDB) -> None:
+    # Given an incident recorded and posted at ts 1.1
+    store.record_opened(incident(channel="C1", ts="1.1"), member("run-1"))
+    # When Redis, having lost its counter, gave the same id to another failure, posted at ts 2.2
+    later = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    other = incident(opened_at=later, channel="C1", ts="2.2")
+    with pytest.raises(IdCollision) as raised:
+        store.record_opened(other, member("run-2"))
+    # Then the error is permanent (not retried) and names the id and both failures
+    assert isinstance(raised.value, PermanentError)
+    assert FIRST in str(raised.value)
+    assert member("run-1").dedup_key in str(raised.value) and member("run-2").dedup_key in str(raised.value)
+    # And nothing was merged: one member, the first Slack message; the other incident is on the timeline
+    detail = store.get(FIRST)
+    assert detail is not None
+    assert [m.run_id for m in detail.members] == ["run-1"] and detail.incident.member_count == 1
+    assert (detail.incident.ts, detail.incident.opened_at) == ("1.1", incident().opened_at)
+    assert store.count_seen("fp-orders") == 1  # the other failure is a member of no incident
+    kind, found = detail.events[-1].kind, detail.events[-1].detail
+    assert kind == "reconciled" and found is not None
+    assert found["recorded"]["dedup_key"] == member("run-1").dedup_key and found["recorded"]["ts"] == "1.1"
+    assert found["other"]["dedup_key"] == member("run-2").dedup_key and found["other"]["ts"] == "2.2"
+    assert found["other"]["opened_at"] == later.isoformat()
+    # And a retried task raises again, without a second entry
+    with pytest.raises(IdCollision):
+        store.record_opened(other, member("run-2"))
+    assert _kinds(store, FIRST) == ["opened", "reconciled"]
+
+
+def test_the_same_failure_opened_again_much_later_under_its_old_id_is_another_incident(store: IncidentDB) -> None:
+    store.record_opened(incident(), member())
+    # a retry reads the same opened_at from Redis; a few seconds apart is still the same opening
+    store.record_opened(incident(opened_at=incident().opened_at + timedelta(seconds=3)), member())
+    with pytest.raises(IdCollision, match="given to two incidents"):
+        store.record_opened(incident(opened_at=incident().opened_at + timedelta(minutes=5)), member())
+    assert _kinds(store, FIRST) == ["opened", "reconciled"]
 
 
 def test_racing_writers_record_one_incident_and_one_member(db_url: str) -> None:
