@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.contracts import INCIDENT_ID, LogFinding, OwnerFinding, Report
+from shared.fingerprint import cause_of
 from shared.incident_db import (
     STATEMENT_TIMEOUT_S,
     EventKind,
@@ -46,6 +47,7 @@ def record_history(incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
         return {"status": "nothing to record", "incident_id": incident_id}
     db = history_db(runtime.settings.incident_db_url)
     log_finding = _first(report, LogFinding)
+    cause = cause_of(log_finding, report.trigger) if log_finding else None  # what one-incident-per-cause groups by
     owner = ", ".join(line.plain() for line in report.owner_lines) or None
     db.record_opened(  # IdCollision (permanent) when the id is another incident's: nothing is merged
         NewIncident(
@@ -56,6 +58,8 @@ def record_history(incident_id: str, *, runtime: Runtime) -> dict[str, Any]:
             root_cause=report.root_cause,
             error_class=log_finding.details.error_class if log_finding else None,
             failed_node=log_finding.details.failed_node if log_finding else None,
+            key_object=log_finding.details.key_object if log_finding else None,
+            fingerprint=cause.fingerprint if cause else None,
             owner=owner,
         ),
         NewMember.from_trigger(report.trigger, findings=_summary(report)),

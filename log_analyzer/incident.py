@@ -68,6 +68,7 @@ def to_finding(analysis: LogAnalysis, *, not_used: Sequence[str] = ()) -> LogFin
         step=analysis.step,
         source=analysis.source,
         not_used=_notes(not_used),
+        key_object=analysis.key_object,
     )
     return LogFinding(
         status=FindingStatus.OK if analysis.failed else FindingStatus.EMPTY,

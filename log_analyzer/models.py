@@ -67,6 +67,7 @@ class LogAnalysis:
     runbook: str | None = None
     step: str | None = None  # the signature (or template) that decided the class
     source: str | None = None
+    key_object: str | None = None  # what the error names: a column, relation, host, code (None: nothing)
 
     @property
     def failed(self) -> bool:

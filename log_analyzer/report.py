@@ -114,6 +114,7 @@ def build_analysis(
         runbook=catalog.runbook_for(error_class, match.signature_id),
         step=match.signature_id,
         source=source,
+        key_object=key or extra,
     )
 
 

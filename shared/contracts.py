@@ -188,6 +188,7 @@ class LogDetails(_Frozen):
     step: Redacted | None = None  # the signature (or template) that decided the class
     source: Redacted | None = None  # the log actually read
     not_used: tuple[Redacted, ...] = ()  # locations refused or skipped, one line each, with why
+    key_object: Redacted | None = None  # what the error names (column, relation, host, code): the cause's key
 
 
 QueryStatusName = Literal[

@@ -94,6 +94,9 @@ def test_airflow_failure_ends_in_one_post_with_four_sections_and_thread_replies(
     assert [m.dedup_key for m in recorded.members] == [DEDUP_KEY]
     assert recorded.incident.root_cause == report.root_cause
     assert recorded.incident.failed_node == "model.hourly_marts.fct_orders"
+    # with its cause: the key object the error names and the fingerprint grouping will use
+    assert recorded.incident.key_object == "amount_usd"
+    assert (recorded.incident.fingerprint or "").startswith("fp1-")
 
 
 def _recorded(url: str, incident_id: str, *, timeout_s: float = 30) -> Any:
