@@ -25,7 +25,9 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from shared.slack import make_directory, make_sink  # slack_sdk only where a worker needs it
+    from shared.slack import make_budget, make_directory, make_sink  # slack_sdk only where a worker needs it
+
+    budget = make_budget(settings)  # one Slack rate budget in Redis, shared by every worker process
 
     return Runtime(
         settings=settings,
@@ -34,8 +36,8 @@ def build_runtime(settings: Settings) -> Runtime:
             ttl_s=settings.dedup_ttl_s,
             seed_sequence=_seed_from_history(settings.incident_db_url),
         ),
-        sink=make_sink(settings),
-        directory=make_directory(settings),
+        sink=make_sink(settings, budget=budget),
+        directory=make_directory(settings, budget=budget),
     )
 
 

@@ -25,6 +25,18 @@ SLACK_USERS = {
 FCT_ORDERS_OWNER = "<@U0PRIYA>"  # samples/hourly_marts: fct_orders' config(meta={'owner': ...})
 
 
+@pytest.fixture(autouse=True)
+def _history_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test that does not name a history gets its own throwaway one, never the working directory's
+    .incident-commander/incidents.db (the default): ids seeded from it never depend on another test."""
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("INCIDENT_DB_URL", f"sqlite:///{tmp_path / 'history' / 'incidents.db'}")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     try:

@@ -102,7 +102,10 @@ def test_owner_notifier_names_the_project_and_the_owners_file(pipeline: dict[str
     )
 
 
-def test_the_commander_says_where_it_posts_without_the_slack_token(tmp_path: Path) -> None:
+def test_the_commander_says_where_it_posts_without_the_slack_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INCIDENT_DB_URL", raising=False)  # the default history
     console = reads_line(load_settings(INCIDENT_OUTBOX=str(tmp_path / "outbox.jsonl")), "commander")
     assert console.startswith(
         f"commander posts to: the console sink INCIDENT_OUTBOX={tmp_path / 'outbox.jsonl'} (SLACK_BOT_TOKEN not set)"
