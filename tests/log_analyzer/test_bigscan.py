@@ -26,11 +26,13 @@ LOGS = sorted(
 # byte search cannot afford): a new signature joins this list only on purpose.
 CONTEXT_ONLY = {
     "airflow.dag_not_found",
+    "airflow.exception_class",  # the list of Airflow exception names (> MAX_GATED); tracebacks carry a marker
     "airflow.oom",
     "airflow.zombie",
     "bigquery.access_denied",
     "bigquery.auth",
     "bigquery.bad_value",
+    "bigquery.billing_disabled",
     "bigquery.concurrent",
     "bigquery.data_errors",
     "bigquery.function_not_found",
@@ -44,7 +46,9 @@ CONTEXT_ONLY = {
     "databricks.error_condition",
     "databricks.not_found_legacy",
     "databricks.parse_legacy",
+    "databricks.termination_code",  # "Termination info: code: X": T is common (timestamps); its line says Error
     "dbt.freshness_stale",
+    "dbt.unit_test_diff",  # "actual differs from expected:", below "Completed with N errors"
     "dbt.project_graph",
     "dbt.yaml_error",
     "duckdb.error_type",

@@ -36,6 +36,14 @@ CANONICAL = {
         ['{{"error_code": "{code}", "message": "x"}}', "databricks.sdk.errors.platform.{code}: x"],
     ),
     "mysql": ("sql.mysql", ["ERROR {code} (HY000): something failed"]),
+    "airflow_exceptions": ("airflow.exception_class", ["airflow.exceptions.{code}: something failed"]),
+    "databricks_termination": (
+        "databricks.termination_code",
+        [
+            "Error: cannot start cluster: x is not able to transition from TERMINATED to RUNNING: y, "
+            "Termination info: code: {code}, type: CLOUD_FAILURE, parameters: map[]",
+        ],
+    ),
 }
 
 
