@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
-#   make demo   - a full triage of the bundled incident on an embedded Redis and four workers
+#   make demo   - a full triage of the bundled incident on an embedded Redis and its workers (commander, history, three specialists)
 #   make test   - make lint (ruff check, ruff format --check, mypy), then the test suite (unit +
 #                 integration on real Redis, workers, PostgreSQL, Slack test server)
 PYTHON ?= python3

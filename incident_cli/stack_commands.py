@@ -109,7 +109,7 @@ def demo(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the report.")] = 60.0,
 ) -> None:
-    """Full triage of the bundled incident: embedded Redis, four workers, one Slack post."""
+    """Full triage of the bundled incident: embedded Redis, its workers, one Slack post."""
     from commander.producer import send_trigger
     from shared.incident_store import IncidentStore
 
@@ -129,7 +129,7 @@ def demo(
     if base.slack_bot_token is None:
         env["INCIDENT_OUTBOX"] = str((STATE_DIR / "demo-outbox.jsonl").resolve())
     try:
-        with console.status("Starting Redis and the four workers…", spinner="dots"):
+        with console.status("Starting Redis and the workers…", spinner="dots"):
             started = time.perf_counter()
             stack = Stack(env=env, broker_url=base.broker_url).start()
         console.print(
@@ -206,7 +206,7 @@ def up(
     env = _sample_env_for_up(base, DEFAULT_SAMPLE) if with_sample else {}
     _check_configured_redis(base)
     try:
-        with console.status("Starting Redis and the four workers…", spinner="dots"):
+        with console.status("Starting Redis and the workers…", spinner="dots"):
             stack = Stack(env=env, broker_url=base.broker_url, concurrency=concurrency).start()
     except StackError as exc:
         err.print(f"[red]{exc}[/red]")
