@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from incident_cli.stack import RedisServer, Stack, free_port
 from tests.conftest import SAMPLE
+from tests.integration.up_process import UpProcess
 from tests.slack_server import SlackServer
 
 pytestmark = pytest.mark.integration
@@ -200,50 +200,9 @@ def test_up_refuses_flower_credentials_that_leave_it_open_before_starting_anythi
     assert "up." not in done.stdout  # refused before Redis, the workers or Flower started
 
 
-class Up:
-    """``incident-commander up`` in the background; its stdout read line by line until it is ready."""
-
-    def __init__(self, *args: str, env: dict[str, str], ready: str) -> None:
-        full_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SLACK_", "INCIDENT_", "FLOWER_"))
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "incident_cli", "up", "--no-sample", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**full_env, **env, "COLUMNS": "200"},
-        )
-        self.lines: list[str] = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        try:
-            for line in self.proc.stdout:
-                self.lines.append(line.rstrip("\n"))
-                if ready in line:
-                    return
-        except BaseException:  # a test time-out included: no stack left running
-            self.stop()
-            raise
-        self.proc.wait(30)
-        raise AssertionError(f"up did not get ready: {self.lines}\n{self.proc.stderr.read()}")
-
-    @property
-    def stdout(self) -> str:
-        return "\n".join(self.lines)
-
-    def child_cmdline(self, needle: str) -> tuple[int, str]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        for pid in children:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if needle in cmdline:
-                return int(pid), cmdline
-        raise AssertionError(f"no child process of up runs {needle!r}")
-
-    def stop(self) -> str:
-        """SIGTERM (up stops its workers, Flower and Redis as on Ctrl-C); everything else it printed."""
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=60)
-        return out + err
+def Up(*args: str, env: dict[str, str], ready: str) -> UpProcess:  # noqa: N802 - reads like the class it builds
+    """``up --no-sample`` on this test's variables only, read until a line holds ``ready``."""
+    return UpProcess("--no-sample", *args, env=env, ready=ready)
 
 
 def _http_status(url: str, auth: str | None = None, timeout_s: float = 30) -> int:

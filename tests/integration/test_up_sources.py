@@ -9,10 +9,7 @@ start what it reads (``shared.reads``), in its log and in ``up``'s output.
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -21,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FCT_ORDERS_OWNER, REPO_ROOT, SAMPLE
+from tests.integration.up_process import UpProcess, clean_env
 from tests.slack_server import SlackServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -34,62 +32,9 @@ USER_QUERY_ID = "01c0ffee-0000-user-0000-000000000042"
 READY = "Ctrl-C stops it."
 
 
-def _clean_env(extra: dict[str, str]) -> dict[str, str]:
-    """This test's variables only: nothing the shell running pytest set for the project counts."""
-    from shared.settings import Settings
-
-    ours = {field.alias for field in Settings.model_fields.values() if field.alias}
-    base = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith(("CELERY_", "FLOWER_"))}
-    return {**base, **extra, "COLUMNS": "250"}
-
-
-class Up:
-    """``incident-commander up`` in the background, its stdout read until it is ready; stopped by SIGTERM."""
-
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "incident_cli", "up", "--no-flower", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_clean_env(env),
-        )
-        self.lines: list[str] = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        try:
-            for line in self.proc.stdout:
-                self.lines.append(line.rstrip("\n"))
-                if READY in line:
-                    return
-        except BaseException:  # a test time-out included: no stack left running
-            self.stop()
-            raise
-        self.proc.wait(30)
-        raise AssertionError(f"up did not get ready: {self.lines}\n{self.proc.stderr.read()}")
-
-    @property
-    def stdout(self) -> str:
-        return "\n".join(self.lines)
-
-    def exported(self, name: str) -> str:
-        found = re.search(rf"export {name}='([^']+)'", self.stdout)
-        assert found, f"up did not print {name}: {self.stdout}"
-        return found[1]
-
-    def line(self, service: str) -> str:
-        """What ``up`` printed for ``service`` (``shared.reads``' line)."""
-        return next(line.strip() for line in self.lines if line.strip().startswith(f"{service} "))
-
-    def worker_log(self, service: str) -> str:
-        found = re.search(r"Worker logs: (\S+)", self.stdout)
-        assert found, self.stdout
-        return (Path(found[1]) / f"{service}.log").read_text(errors="replace")
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=60)
-        return out + err
+def Up(*args: str, env: dict[str, str]) -> UpProcess:  # noqa: N802 - reads like the class it builds
+    """``up --no-flower`` on this test's variables only, read until it says how to stop it."""
+    return UpProcess("--no-flower", *args, env=env, ready=READY)
 
 
 @pytest.fixture
@@ -165,7 +110,7 @@ def test_up_with_the_users_sources_reports_the_users_failure_not_the_samples(
             capture_output=True,
             text=True,
             timeout=120,
-            env=_clean_env(
+            env=clean_env(
                 {
                     "CELERY_BROKER_URL": up.exported("CELERY_BROKER_URL"),
                     "CELERY_RESULT_BACKEND": up.exported("CELERY_RESULT_BACKEND"),
@@ -232,7 +177,7 @@ def test_up_sample_refuses_to_replace_a_source_the_user_set(users: dict[str, str
         capture_output=True,
         text=True,
         timeout=30,
-        env=_clean_env(users),
+        env=clean_env(users),
     )
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.splitlines()
