@@ -1,4 +1,4 @@
-"""The incident history (``shared.incident_db``): ``db upgrade``, ``incidents``, ``history``.
+"""The incident history (``shared.incident_db``): ``db upgrade``, ``incidents``, ``show``, ``history``.
 
 The database is ``INCIDENT_DB_URL`` (default: the SQLite file ``.incident-commander/incidents.db``),
 read by ``database_url`` alone. Untrusted text (root causes, owners) is printed as text, never as
@@ -94,6 +94,60 @@ def history(
         store.close()
     newest = sorted(found.values(), key=lambda i: i.sequence, reverse=True)[:limit]
     _print(newest, json_out=json_out, empty=f"No incidents of {target}" + _since_words(after))
+
+
+@app.command()
+def show(
+    incident_id: Annotated[str, typer.Argument(metavar="INC", help="An incident id, e.g. INC-20261123-0007.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One incident from the history: its cause, Slack message, failures and timeline."""
+    from shared.incident_db import IncidentNotFound, open_store
+
+    store = open_store(database_url())
+    try:
+        found = store.get(incident_id)
+    finally:
+        store.close()
+    if found is None:
+        raise IncidentNotFound(f"{incident_id} is not in the history ({database_url_described()})")
+    if json_out:
+        print(json.dumps(found.to_json(), indent=2))
+        return
+    incident = found.incident
+    rows = [
+        ("status", incident.status.value + (f" ({incident.resolution_note})" if incident.resolution_note else "")),
+        ("opened", f"{incident.opened_at:%Y-%m-%d %H:%M:%S} UTC"),
+        ("cause", ": ".join(p for p in (incident.error_class, incident.root_cause) if p) or "-"),
+        ("key object", incident.key_object or "-"),
+        ("failed node", incident.failed_node or "-"),
+        ("fingerprint", incident.fingerprint or "-"),
+        ("owner", incident.owner or "-"),
+        ("Slack", f"channel {incident.channel}, message ts {incident.ts}" if incident.ts else "not posted yet"),
+    ]
+    head = Table(show_header=False, box=None, title=Text(incident.id))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column(overflow="fold")
+    for name, value in rows:
+        head.add_row(name, Text(value))
+    members = Table(title="failures")
+    for column in ("dag.task", "run", "try", "failed at (UTC)"):
+        members.add_column(column, overflow="fold")
+    for m in found.members:
+        when = f"{m.failed_at:%Y-%m-%d %H:%M:%S}"
+        members.add_row(Text(f"{m.dag_id}.{m.task_id}"), Text(m.run_id), str(m.try_number), when)
+    timeline = Table(title="timeline")
+    for column in ("at (UTC)", "event", "detail"):
+        timeline.add_column(column, overflow="fold")
+    for e in found.events:
+        timeline.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, Text(json.dumps(e.detail) if e.detail else ""))
+    console.print(head, members, timeline)
+
+
+def database_url_described() -> str:
+    from shared.incident_db import describe
+
+    return describe(database_url())
 
 
 def dag_task_candidates(target: str, task: str | None) -> list[tuple[str, str | None]]:

@@ -140,3 +140,22 @@ def test_dag_task_candidates_try_each_dot() -> None:
     assert dag_task_candidates("a.b.c", None) == [("a.b.c", None), ("a", "b.c"), ("a.b", "c")]
     assert dag_task_candidates("a.b", "t") == [("a.b", "t")]
     assert dag_task_candidates("dag", None) == [("dag", None)]
+
+
+def test_show_gives_one_incident_with_its_failures_and_timeline(seeded: str) -> None:
+    code, out, _ = run(seeded, "show", "INC-20261130-0001", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["id"] == "INC-20261130-0001" and shown["error_class"] == "invalid_identifier"
+    assert [m["run_id"] for m in shown["members"]] == ["r-new"]
+    assert shown["events"][0]["kind"] == "opened"
+    code, out, _ = run(seeded, "show", "INC-20261130-0001")
+    assert code == 0
+    assert "invalid_identifier: amount_usd not found" in out and "[red]<@U0PRIYA>[/red]" in out  # text, not markup
+    assert "hourly_marts.transform.fct_orders" in out and "r-new" in out
+
+
+def test_show_of_an_unknown_incident_is_one_line_and_exit_1(seeded: str) -> None:
+    code, out, err = run(seeded, "show", "INC-20261130-0999")
+    assert code == EXIT_FAILED
+    assert (out + err).strip().startswith("error: INC-20261130-0999 is not in the history (INCIDENT_DB_URL=")
