@@ -8,11 +8,12 @@ import shared.worker_boot  # noqa: F401  (signal handlers)
 from commander.history import prepare_history
 from commander.tasks import register_commander
 from shared.celery_app import make_app
-from shared.runtime import get_store
+from shared.runtime import get_store, use_shared_slack_budget
 from shared.settings import get_settings
 
 app = make_app("commander")
 register_commander(app)
+use_shared_slack_budget()  # its Slack calls are retried by deliver when a turn is too far away
 
 
 @worker_ready.connect

@@ -24,10 +24,25 @@ class Runtime:
     directory: UserDirectory
 
 
-def build_runtime(settings: Settings) -> Runtime:
+# Whether this process's Slack calls take turns in the shared budget (shared.slack_budget). Only the
+# commander's: its top-level post and update are retried by ``deliver`` when a turn is too far away.
+# A specialist's thread reply or an owner ping is not retried, so there a refused turn would drop the
+# message; they keep the SDK's own 429 handling until they are delivered by a retried task too.
+_SHARED_SLACK_BUDGET = False
+
+
+def use_shared_slack_budget() -> None:
+    """Called by a worker whose Slack calls are all retried when refused (the commander's)."""
+    global _SHARED_SLACK_BUDGET
+    _SHARED_SLACK_BUDGET = True
+    get_runtime.cache_clear()
+
+
+def build_runtime(settings: Settings, *, shared_slack_budget: bool | None = None) -> Runtime:
     from shared.slack import make_budget, make_directory, make_sink  # slack_sdk only where a worker needs it
 
-    budget = make_budget(settings)  # one Slack rate budget in Redis, shared by every worker process
+    shared = _SHARED_SLACK_BUDGET if shared_slack_budget is None else shared_slack_budget
+    budget = make_budget(settings) if shared else None  # one Slack rate budget in Redis, for the commander
 
     return Runtime(
         settings=settings,

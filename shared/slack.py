@@ -176,7 +176,8 @@ def budgeted_call(
         except SlackAmbiguous:
             raise
         except SlackRetryable as exc:  # a 429: Slack did not perform the call
-            budget.penalize(method, channel, retry_after_s=exc.retry_after_s)
+            if budget.penalize(method, channel, retry_after_s=exc.retry_after_s) is None:
+                raise  # the budget is down: Retry-After is honoured by the caller's retry, not ignored
             if retries >= rate_limit_retries:
                 raise
             retries += 1

@@ -288,3 +288,30 @@ def test_without_channels_read_a_post_by_name_still_goes_and_teaches_the_id(
     posted = make_sink(settings, budget=budget).post(channel="#incidents", text="by name")
     assert posted.channel == limited.channel_id("#incidents") and "cannot resolve #incidents" in caplog.text
     assert budget.channel_id("#incidents") == posted.channel
+
+
+def test_with_the_budget_down_a_429_goes_back_to_the_caller_with_its_retry_after(limited: SlackServer) -> None:
+    # Given a budget whose Redis does not answer (so the 429 cannot be shared), and a 429 for 30 s
+    down = SlackBudget.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    settings = _settings(limited, f"redis://127.0.0.1:{free_port()}/0")
+    sink = make_sink(settings, budget=down)
+    channel = limited.channel_id("#incidents")
+    limited.rate_limit(POST, retry_after_s=30)
+    # When we post, Then Slack is not called again at once: the caller's retry waits the 30 s
+    with pytest.raises(SlackRetryable) as caught:
+        sink.post(channel=channel, text="rate limited")
+    assert caught.value.retry_after_s is not None and caught.value.retry_after_s >= 29
+    assert [c.status for c in limited.calls(POST)] == [429]
+
+
+def test_only_a_process_whose_calls_are_retried_takes_turns_in_the_shared_budget(
+    limited: SlackServer, redis_url: str
+) -> None:
+    # A specialist's reply or an owner ping is not retried: a refused turn would drop it
+    from shared.runtime import build_runtime
+
+    settings = _settings(limited, redis_url)
+    specialist = build_runtime(settings, shared_slack_budget=False)
+    commander = build_runtime(settings, shared_slack_budget=True)
+    assert isinstance(specialist.sink, SlackSink) and specialist.sink._budget is None
+    assert isinstance(commander.sink, SlackSink) and isinstance(commander.sink._budget, SlackBudget)
