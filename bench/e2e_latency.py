@@ -1,6 +1,6 @@
 """Trigger → final Slack post latency, against the floor of a bare chord, in one run.
 
-Starts a real Redis, the four workers and the Slack-compatible server on loopback; sends
+Starts a real Redis, the workers and the Slack-compatible server on loopback; sends
 ``--incidents`` triggers of the bundled incident one after another (each a new failure) and
 times each from ``send_trigger`` to the report event, which the commander publishes right
 after ``chat.update`` returned. Then does the same for a bare chord of three no-op tasks on

@@ -146,6 +146,9 @@ def schedule_delivery(app: Celery, incident_id: str, *, runtime: Runtime, countd
             raise
 
 
+HISTORY_TIME_LIMIT_S = 60  # one history write, its connect and statement time-outs included
+
+
 def register_commander(app: Celery) -> None:
     """Register the commander's tasks on ``app``: each one line over a plain function below."""
 
@@ -176,7 +179,10 @@ def register_commander(app: Celery) -> None:
     @app.task(
         name=TaskName.RECORD_HISTORY.value,
         bind=True,
-        **RETRY_OPTIONS | {"base": HistoryTask, "max_retries": HISTORY.max_retries},
+        # time_limit: a database whose network drops mid-query (no server-side time-out reaches the
+        # client) cannot hold the history worker's slot for ever; the task is then lost for the
+        # history only, never for Slack.
+        **RETRY_OPTIONS | {"base": HistoryTask, "max_retries": HISTORY.max_retries, "time_limit": HISTORY_TIME_LIMIT_S},
     )
     def record_history_task(self: Task, incident_id: str) -> dict[str, Any]:
         return record_history(incident_id, runtime=get_runtime())

@@ -6,9 +6,10 @@
 - **key object**: what the error names (a host, a relation, a column, a connection id), lower-cased;
   the strongest separator: two different missing columns are two causes.
 - **message template**: the root line with everything that differs between runs of one cause
-  masked: timestamps, UUIDs, long hex ids, query ids, numbers, paths, the key object itself, and
-  this failure's own dag, task and run ids (so 30 tasks that cannot reach one host share a
-  template). Quoted names stay: another table or another host is another cause.
+  masked: timestamps, UUIDs, long hex ids, query ids, long or decimal numbers, paths, the key object
+  itself, and this failure's own dag, task and run ids as whole tokens (so 30 tasks that cannot reach
+  one host share a template). Quoted names are never masked (another table, file or host is another
+  cause), nor are small integers (exit code 1 vs 137, HTTP 403 vs 404).
 
 The version prefix ("fp1") changes whenever the recipe does, so old and new fingerprints never
 silently collide. ``explain`` returns the three parts, for the incident's "why grouped" line.
@@ -32,12 +33,17 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<ts>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b"), "<time>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+    (re.compile(r"\b\d+\.\d+\b"), "<n>"),  # durations, sizes (before hex: 5.024183940000057)
     (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),
     (re.compile(r"(?:[A-Za-z]:)?(?:/[\w.\-]+){2,}/?"), "<path>"),
     (re.compile(r"\{[\w.]+:\d+\}"), "<src>"),  # Airflow's "{taskinstance.py:3311}"
-    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
+    # Counts, sizes, durations, ids; kept: integers of 1-3 digits (exit codes 1 vs 137, HTTP 403 vs
+    # 404, "attempt 3 of 5"), which name the cause more often than they vary between its runs.
+    (re.compile(r"\b\d{4,}\b"), "<n>"),
     (re.compile(r"\s+"), " "),
 )
+# A quoted name ('orders', "/data/in/f5.csv", `db.t`) is another table, file or host: never masked.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
 _LOG_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:<src>\s*)?(?:INFO|WARNING|ERROR|CRITICAL|DEBUG)?\s*-?\s*", re.I)
 
 
@@ -65,14 +71,32 @@ def explain(
     """
     key = (key_object or "").strip().lower()
     text = message or ""
-    for own in sorted({i for i in own_ids if i and len(i) >= 3}, key=len, reverse=True):
-        text = text.replace(own, "<id>")
+    # Only id-like names (with _ . - or a digit: call_flaky_api, scheduled__2026-...), as whole tokens: a
+    # task called "load" must not turn "failed to load table" into "failed to <id> table".
+    ids = {i for i in own_ids if i and len(i) >= 3 and re.search(r"[\d_.\-]", i)}
+    for own in sorted(ids, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.-]){re.escape(own)}(?![\w-])", "<id>", text)
     if key_object and key_object.strip():
         text = text.replace(key_object.strip(), "<key>")  # kept apart, as the key: not twice
+    text = _LOG_PREFIX.sub("", _outside_quotes(text)).strip().lower()[:_MAX_TEMPLATE]
+    return Cause(error_class=(error_class or "unknown").strip().lower(), key_object=key, template=text)
+
+
+def _outside_quotes(text: str) -> str:
+    """``text`` with the masks applied everywhere but inside quoted names."""
+    out: list[str] = []
+    at = 0
+    for quoted in _QUOTED.finditer(text):
+        out += [_mask(text[at : quoted.start()]), quoted.group()]
+        at = quoted.end()
+    out.append(_mask(text[at:]))
+    return re.sub(r"\s+", " ", "".join(out))
+
+
+def _mask(text: str) -> str:
     for pattern, placeholder in _MASKS:
         text = pattern.sub(placeholder, text)
-    text = _LOG_PREFIX.sub("", text).strip().lower()[:_MAX_TEMPLATE]
-    return Cause(error_class=(error_class or "unknown").strip().lower(), key_object=key, template=text)
+    return text
 
 
 def fingerprint(

@@ -71,7 +71,7 @@ def sample_env(slack: SlackServer, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    """Start Redis plus the four workers as real processes; stopped after the test."""
+    """Start Redis plus the workers as real processes; stopped after the test."""
     started: list[Stack] = []
 
     def start(env: dict[str, str], **kwargs: object) -> Stack:

@@ -2,7 +2,7 @@
 commander killed mid-post, a clock that jumps, a trigger that points outside the log folder.
 
 Each test states the guarantee it proves; the README's reliability section lists them.
-Real Redis, the four workers as processes, slack-sdk against the Slack-compatible test server
+Real Redis, the workers as processes, slack-sdk against the Slack-compatible test server
 (its outage/ghost/slow windows reproduce what an adversarial run saw).
 """
 

@@ -1,6 +1,6 @@
 """Evidence that belongs to the failure, end to end: a bad day's mix of real failures on one stack.
 
-One running stack (Redis, the four workers, slack-sdk against the test server) and one Airflow log
+One running stack (Redis, the workers, slack-sdk against the test server) and one Airflow log
 folder holding the real task failures of tests/fixtures/airflow (Airflow 3.3 and 2.10: a Python
 KeyError, a refused connection after retries, execution and sensor time-outs, a MemoryError, SIGKILLs,
 bash exits, an upstream ValueError, the hourly_marts dbt build), plus a dbt model's time-out (the real

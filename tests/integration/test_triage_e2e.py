@@ -1,4 +1,4 @@
-"""End to end on real parts: Redis, the four workers as processes, slack-sdk against the test server.
+"""End to end on real parts: Redis, the workers as processes, slack-sdk against the test server.
 
 Given an Airflow-shaped failure, when it goes through the producer, then exactly one top-level
 post in #incidents carries the four sections, with each specialist's reply in its thread, and

@@ -101,3 +101,15 @@ def test_the_parts_are_shown_for_the_grouped_because_line() -> None:
     )
     assert (cause.error_class, cause.key_object) == ("invalid_identifier", "amount_usd")
     assert cause.template == 'binder error: referenced column "<key>" not found in from clause!'
+
+
+def test_quoted_names_and_small_codes_are_causes_and_own_ids_only_whole_tokens() -> None:
+    def fp(message: str, *own: str) -> str:
+        return fingerprint(error_class="code_error", key_object=None, message=message, own_ids=own)
+
+    # two missing files, quoted: two causes (the path mask does not reach inside quotes)
+    assert fp('FileNotFoundError: "/data/in/f5.csv"') != fp('FileNotFoundError: "/data/in/f9.csv"')
+    # exit 137 (killed) is not exit 1
+    assert fp("Command exited with return code 137") != fp("Command exited with return code 1")
+    # task "load" and task "transform" failing on one cause: "load" inside the message is not the task
+    assert fp("failed to load table raw.orders", "load") == fp("failed to load table raw.orders", "transform")
